@@ -1,0 +1,22 @@
+"""The `kommerce` command: one entry point for tools, the local stack, the cluster and services."""
+
+from __future__ import annotations
+
+import click
+
+from kommerce.cli.stack import stack
+from kommerce.cli.tools import tools
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kommerce")
+def cli() -> None:
+    """Kommerce: a commerce platform declared as Kubernetes YAML."""
+
+
+cli.add_command(tools)
+cli.add_command(stack)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Native process supervision for the local stack and the local Kubernetes control plane."""

@@ -1,0 +1,143 @@
+"""`stack up|down|status`: start the servers in dependency order, roll back on failure.
+
+Servers whose dependencies are met start concurrently (the slow JVMs overlap). If any server
+fails, every server this call started is stopped again, so a failed `up` leaves nothing behind;
+servers that were already running before the call are left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from kommerce.runtime import procs
+from kommerce.runtime.procs import ProcessError
+from kommerce.stack.servers import Server, servers
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    pid: int | None
+    address: str
+    healthy: bool
+    rss_kib: int
+
+
+class StackError(RuntimeError):
+    pass
+
+
+def _select(names: Sequence[str]) -> list[Server]:
+    every = servers()
+    if not names:
+        return every
+    by_name = {s.name: s for s in every}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise StackError(f"unknown server(s): {', '.join(unknown)}; known: {', '.join(by_name)}")
+    wanted: dict[str, Server] = {}
+
+    def add(name: str) -> None:
+        for dep in by_name[name].needs:
+            add(dep)
+        wanted[name] = by_name[name]
+
+    for n in names:
+        add(n)
+    return [s for s in every if s.name in wanted]
+
+
+def up(names: Sequence[str] = (), *, say: Say = print) -> list[str]:
+    """Start the selected servers (all by default). Returns the names this call started."""
+    selected = _select(names)
+    started: list[Server] = []
+    pending = {s.name: s for s in selected}
+    done: set[str] = set()
+    t0 = time.monotonic()
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=len(selected) or 1) as pool:
+        running: dict[str, Future[bool]] = {}
+        while pending or running:
+            for name, server in list(pending.items()):
+                if all(d in done or d not in {s.name for s in selected} for d in server.needs):
+                    del pending[name]
+                    if errors:
+                        continue
+                    running[name] = pool.submit(_start_one, server, say)
+            if not running:
+                break
+            finished = _wait_any(running)
+            for name in finished:
+                future = running.pop(name)
+                try:
+                    if future.result():
+                        started.append(next(s for s in selected if s.name == name))
+                    done.add(name)
+                except ProcessError as exc:
+                    errors.append(str(exc))
+                    pending.clear()
+    if errors:
+        say("stack up failed; stopping what this call started ...")
+        for server in reversed(started):
+            procs.stop(server.pidfile)
+            say(f"  stopped {server.name}")
+        raise StackError("\n".join(errors))
+    say(f"stack up: {len(selected)} server(s) healthy in {time.monotonic() - t0:.1f}s")
+    return [s.name for s in started]
+
+
+def _wait_any(running: dict[str, Future[bool]]) -> list[str]:
+    while True:
+        finished = [n for n, f in running.items() if f.done()]
+        if finished:
+            return finished
+        time.sleep(0.1)
+
+
+def _start_one(server: Server, say: Say) -> bool:
+    if procs.running(server.pidfile):
+        say(f"  {server.name:<12} already running on {server.address}")
+        return False
+    t0 = time.monotonic()
+    say(f"  {server.name:<12} starting on {server.address} (log {server.log})")
+    record = procs.start(server.spec())
+    if server.after_start_fn:
+        try:
+            server.after_start_fn(server)
+        except ProcessError:
+            procs.stop(server.pidfile)
+            raise
+    say(f"  {server.name:<12} healthy in {time.monotonic() - t0:.1f}s (pid {record.pid})")
+    return True
+
+
+def down(names: Sequence[str] = (), *, say: Say = print) -> int:
+    """Stop the selected servers in reverse order. Returns how many were running."""
+    stopped = 0
+    for server in reversed(_select(names) if names else servers()):
+        if procs.stop(server.pidfile):
+            stopped += 1
+            say(f"  stopped {server.name}")
+    say("stack down: nothing was running" if stopped == 0 else f"stack down: stopped {stopped}")
+    return stopped
+
+
+def status() -> list[ServerStatus]:
+    out = []
+    for server in servers():
+        record = procs.running(server.pidfile)
+        out.append(
+            ServerStatus(
+                name=server.name,
+                pid=record.pid if record else None,
+                address=server.address,
+                healthy=bool(record) and server.healthy(),
+                rss_kib=procs.rss_kib(record.pid) if record else 0,
+            )
+        )
+    return out

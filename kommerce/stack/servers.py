@@ -1,0 +1,443 @@
+"""How each backing server of the local stack is prepared, started and checked.
+
+Every server is a `Server`: `prepare()` lays out its data directory (idempotently), `spec()` says
+how to run it in the foreground under our supervisor, and `after_start()` does one-time setup
+that needs it running (roles, databases). Servers bind 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kommerce.runtime.procs import ProcessError, ProcessSpec, tcp_open
+from kommerce.stack import config
+from kommerce.tools.catalog import tool_path
+
+
+def http_ok(url: str, *, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URLs we build
+            return 200 <= int(resp.status) < 300
+    except Exception:
+        return False
+
+
+def ensure_owned(path: Path, user: str) -> None:
+    """Make `path` owned by `user` and every ancestor traversable by it (root runs only).
+
+    PostgreSQL refuses to run as root, so as root it runs as the `postgres` user; its data
+    directory lives under the state dir, whose ancestors (e.g. /root, mode 0700) need the
+    execute bit for others. Only that bit is added: nothing becomes listable or readable.
+    """
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam(user)
+    path.mkdir(parents=True, exist_ok=True)
+    for root, _dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in files:
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+    for ancestor in path.parents:
+        mode = ancestor.stat().st_mode
+        if not mode & 0o001:
+            ancestor.chmod(mode | 0o001)
+
+
+@dataclass
+class Server:
+    name: str
+    port_names: tuple[str, ...]
+    needs: tuple[str, ...] = ()
+    start_timeout: float = 60.0
+    user: str | None = None
+    prepare_fn: Callable[[Server], None] | None = None
+    argv_fn: Callable[[Server], list[str]] = field(default=lambda s: [])
+    env_fn: Callable[[Server], dict[str, str]] = field(default=lambda s: {})
+    health_fn: Callable[[Server], bool] = field(default=lambda s: tcp_open(s.port))
+    after_start_fn: Callable[[Server], None] | None = None
+    stop_fn: Callable[[Server], None] | None = None
+
+    @property
+    def root(self) -> Path:
+        return config.stack_root() / self.name
+
+    @property
+    def port(self) -> int:
+        return config.port(self.port_names[0])
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return config.stack_root() / "logs" / f"{self.name}.log"
+
+    @property
+    def pidfile(self) -> Path:
+        return config.stack_root() / "run" / f"{self.name}.pid"
+
+    def healthy(self) -> bool:
+        try:
+            return self.health_fn(self)
+        except Exception:
+            return False
+
+    def spec(self) -> ProcessSpec:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.prepare_fn:
+            self.prepare_fn(self)
+        return ProcessSpec(
+            name=self.name,
+            argv=self.argv_fn(self),
+            log=self.log,
+            pidfile=self.pidfile,
+            ports=[config.port(p) for p in self.port_names],
+            env=self.env_fn(self),
+            cwd=self.root,
+            user=self.user,
+            health=self.healthy,
+            start_timeout=self.start_timeout,
+        )
+
+
+def _run_checked(argv: list[str], *, what: str, log: Path, user: str | None = None) -> None:
+    kwargs: dict[str, object] = {}
+    if user and os.geteuid() == 0:
+        entry = pwd.getpwnam(user)
+        kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise ProcessError(f"{what} failed (exit {result.returncode}); see {log}")
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+
+
+def _pg_prepare(s: Server) -> None:
+    data = s.root / "data"
+    (s.root / "run").mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        ensure_owned(s.root, "postgres")
+    if (data / "PG_VERSION").exists():
+        return
+    creds = config.credentials()
+    pwfile = s.root / "pwfile"
+    pwfile.write_text(creds.postgres_password + "\n")
+    if os.geteuid() == 0:
+        ensure_owned(s.root, "postgres")
+    try:
+        _run_checked(
+            [
+                str(tool_path("initdb")), "-D", str(data), "-U", "postgres", "-E", "UTF8",
+                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+            ],
+            what="initdb",
+            log=s.log,
+            user="postgres",
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+def _pg_argv(s: Server) -> list[str]:
+    return [
+        str(tool_path("postgres")), "-D", str(s.root / "data"), "-p", str(s.port),
+        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={s.root / 'run'}",
+        "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+    ]
+
+
+def _psql(s: Server, sql: str) -> str:
+    result = subprocess.run(
+        [str(tool_path("psql")), "-h", str(s.root / "run"), "-p", str(s.port), "-U", "postgres",
+         "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-tAc", sql],
+        capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        raise ProcessError(f"postgres: `{sql[:60]}` failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def _pg_health(s: Server) -> bool:
+    return subprocess.run(
+        [str(tool_path("psql")), "-h", str(s.root / "run"), "-p", str(s.port), "-U", "postgres",
+         "-d", "postgres", "-tAc", "select 1"],
+        capture_output=True, check=False,
+    ).returncode == 0
+
+
+def _pg_after_start(s: Server) -> None:
+    creds = config.credentials()
+    password = creds.kommerce_db_password.replace("'", "''")
+    if _psql(s, "select 1 from pg_roles where rolname='kommerce'") != "1":
+        _psql(s, f"create role kommerce login createdb createrole password '{password}'")
+    else:
+        _psql(s, f"alter role kommerce password '{password}'")
+    for db in ("kommerce", "mlflow"):
+        if _psql(s, f"select 1 from pg_database where datname='{db}'") != "1":
+            _psql(s, f"create database {db} owner kommerce")
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def _redis_argv(s: Server) -> list[str]:
+    return [
+        str(tool_path("redis-server")), "--bind", "127.0.0.1", "--port", str(s.port),
+        "--save", "", "--appendonly", "no", "--dir", str(s.root), "--daemonize", "no",
+        "--requirepass", config.credentials().redis_password,
+    ]
+
+
+def _redis_health(s: Server) -> bool:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", s.port), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        reply = sock.recv(64)
+    return reply.startswith((b"+PONG", b"-NOAUTH"))
+
+
+# --- Kafka (KRaft, single node) ---------------------------------------------------------------
+
+KAFKA_LOG4J = """Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka
+        level: INFO
+      - name: org.apache.kafka
+        level: WARN
+"""
+
+
+def _kafka_prepare(s: Server) -> None:
+    data = s.root / "data"
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@127.0.0.1:{config.port('kafka-controller')}",
+        "listeners": (
+            f"PLAINTEXT://127.0.0.1:{s.port},CONTROLLER://127.0.0.1:{config.port('kafka-controller')}"
+        ),
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{s.port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data),
+        "num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+    }
+    (s.root / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    (s.root / "log4j2.yaml").write_text(KAFKA_LOG4J)
+    if (data / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    _run_checked(
+        [*_java(s), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+         "-c", str(s.root / "server.properties")],
+        what="kafka storage format",
+        log=s.log,
+    )
+
+
+def _java(s: Server) -> list[str]:
+    lib = tool_path("kafka") / "lib"
+    java = shutil.which("java")
+    if not java:
+        raise ProcessError("kafka: `java` (17+) is not on PATH; install openjdk-17-jre-headless")
+    return [
+        java, "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={s.root / 'log4j2.yaml'}",
+        "-cp", f"{lib}/*",
+    ]
+
+
+def _kafka_health(s: Server) -> bool:
+    if not tcp_open(s.port):
+        return False
+    text = s.log.read_text(errors="replace")
+    last_start = text.rfind("--- kommerce: starting kafka")
+    return "Kafka Server started" in text[last_start:]
+
+
+# --- RabbitMQ ---------------------------------------------------------------------------------
+
+
+def _rabbit_prepare(s: Server) -> None:
+    creds = config.credentials()
+    (s.root / "mnesia").mkdir(parents=True, exist_ok=True)
+    (s.root / "log").mkdir(parents=True, exist_ok=True)
+    (s.root / "enabled_plugins").write_text("[].\n")
+    (s.root / "rabbitmq.conf").write_text(
+        f"listeners.tcp.1 = 127.0.0.1:{s.port}\n"
+        f"default_user = kommerce\ndefault_pass = {creds.rabbitmq_password}\n"
+        "default_vhost = /\nloopback_users = none\n"
+        "disk_free_limit.absolute = 50MB\nlog.console = true\nlog.file = false\n"
+    )
+    cookie = s.root / ".erlang.cookie"
+    if not cookie.exists():
+        fd = os.open(cookie, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "w") as out:
+            out.write(uuid.uuid4().hex)
+
+
+def _rabbit_env(s: Server) -> dict[str, str]:
+    return {
+        "HOME": str(s.root),
+        "RABBITMQ_NODENAME": f"kommerce{config.port_offset()}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(s.port),
+        "RABBITMQ_DIST_PORT": str(config.port("rabbitmq-dist")),
+        "ERL_EPMD_PORT": str(config.port("epmd")),
+        "ERL_EPMD_ADDRESS": "127.0.0.1",
+        "RABBITMQ_MNESIA_BASE": str(s.root / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(s.root / "log"),
+        "RABBITMQ_PID_FILE": str(s.root / "rabbit.pid"),
+        "RABBITMQ_CONFIG_FILE": str(s.root / "rabbitmq.conf"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(s.root / "enabled_plugins"),
+        "RABBITMQ_CONF_ENV_FILE": str(s.root / "rabbitmq-env.conf"),
+        "RABBITMQ_USE_LONGNAME": "false",
+    }
+
+
+def _epmd_argv(s: Server) -> list[str]:
+    return [str(tool_path("epmd")), "-port", str(s.port), "-address", "127.0.0.1"]
+
+
+def _rabbit_argv(s: Server) -> list[str]:
+    (s.root / "rabbitmq-env.conf").touch()
+    return [str(tool_path("rabbitmq-server"))]
+
+
+def _amqp_health(s: Server) -> bool:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", s.port), timeout=1) as sock:
+        sock.sendall(b"AMQP\x00\x00\x09\x01")
+        return sock.recv(8)[:1] == b"\x01"  # a Connection.Start method frame
+
+
+# --- OpenBao, OPA, Prometheus, MLflow, stripe-mock, SMTP sink, S3 ------------------------------
+
+
+def _bao_argv(s: Server) -> list[str]:
+    return [
+        str(tool_path("bao")), "server", "-dev", "-dev-no-store-token",
+        f"-dev-root-token-id={config.credentials().vault_token}",
+        f"-dev-listen-address=127.0.0.1:{s.port}",
+    ]
+
+
+def _opa_argv(s: Server) -> list[str]:
+    return [str(tool_path("opa")), "run", "--server", "--addr", f"127.0.0.1:{s.port}",
+            "--log-format", "json", "--log-level", "info"]
+
+
+def _prom_prepare(s: Server) -> None:
+    targets = s.root / "targets"
+    targets.mkdir(parents=True, exist_ok=True)
+    (s.root / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
+        "rule_files:\n  - rules/*.yml\n"
+        "scrape_configs:\n"
+        "  - job_name: prometheus\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{s.port}']\n"
+        "  - job_name: kommerce\n    file_sd_configs:\n"
+        f"      - files: ['{targets}/*.json']\n        refresh_interval: 5s\n"
+    )
+    (s.root / "rules").mkdir(exist_ok=True)
+
+
+def _prom_argv(s: Server) -> list[str]:
+    return [
+        str(tool_path("prometheus")), f"--config.file={s.root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={s.root / 'data'}", f"--web.listen-address=127.0.0.1:{s.port}",
+        "--web.enable-lifecycle", "--storage.tsdb.retention.time=2d",
+    ]
+
+
+def _mlflow_argv(s: Server) -> list[str]:
+    creds = config.credentials()
+    backend = (
+        f"postgresql+psycopg2://kommerce:{creds.kommerce_db_password}@127.0.0.1:{config.port('postgres')}/mlflow"
+    )
+    return [
+        str(tool_path("mlflow")), "server", "--backend-store-uri", backend,
+        "--artifacts-destination", str(s.root / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(s.port), "--workers", "1",
+    ]
+
+
+def _stripe_argv(s: Server) -> list[str]:
+    return [str(tool_path("stripe-mock")), "-http-addr", f"127.0.0.1:{s.port}",
+            "-https-addr", f"127.0.0.1:{config.port('stripe-mock-https')}"]
+
+
+def _smtp_argv(s: Server) -> list[str]:
+    return [sys.executable, "-m", "kommerce.stack.smtp_sink", "--host", "127.0.0.1",
+            "--port", str(s.port), "--maildir", str(s.root / "mail")]
+
+
+def _s3_argv(s: Server) -> list[str]:
+    return [str(tool_path("moto_server")), "-H", "127.0.0.1", "-p", str(s.port)]
+
+
+def servers() -> list[Server]:
+    """Every server of the stack, in start order (`needs` names servers that must run first)."""
+    return [
+        Server(name="postgres", port_names=("postgres",), user="postgres", prepare_fn=_pg_prepare,
+               argv_fn=_pg_argv, health_fn=_pg_health, after_start_fn=_pg_after_start),
+        Server(name="redis", port_names=("redis",), argv_fn=_redis_argv, health_fn=_redis_health),
+        Server(name="kafka", port_names=("kafka", "kafka-controller"), prepare_fn=_kafka_prepare,
+               argv_fn=lambda s: [*_java(s), "kafka.Kafka", str(s.root / "server.properties")],
+               health_fn=_kafka_health, start_timeout=120),
+        Server(name="epmd", port_names=("epmd",), argv_fn=_epmd_argv),
+        Server(name="rabbitmq", port_names=("rabbitmq", "rabbitmq-dist"), needs=("epmd",),
+               prepare_fn=_rabbit_prepare, argv_fn=_rabbit_argv, env_fn=_rabbit_env,
+               health_fn=_amqp_health, start_timeout=120),
+        Server(name="openbao", port_names=("openbao",), argv_fn=_bao_argv,
+               env_fn=lambda s: {"HOME": str(s.root)},
+               health_fn=lambda s: http_ok(f"http://{s.address}/v1/sys/health")),
+        Server(name="opa", port_names=("opa",), argv_fn=_opa_argv,
+               health_fn=lambda s: http_ok(f"http://{s.address}/health")),
+        Server(name="prometheus", port_names=("prometheus",), prepare_fn=_prom_prepare,
+               argv_fn=_prom_argv, health_fn=lambda s: http_ok(f"http://{s.address}/-/ready")),
+        Server(name="mlflow", port_names=("mlflow",), needs=("postgres",), argv_fn=_mlflow_argv,
+               env_fn=lambda s: {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "HOME": str(s.root)},
+               health_fn=lambda s: http_ok(f"http://{s.address}/health"), start_timeout=180),
+        Server(name="stripe-mock", port_names=("stripe-mock", "stripe-mock-https"),
+               argv_fn=_stripe_argv),
+        Server(name="smtp", port_names=("smtp",), argv_fn=_smtp_argv),
+        Server(name="s3", port_names=("s3",), argv_fn=_s3_argv,
+               health_fn=lambda s: http_ok(f"http://{s.address}/moto-api/")),
+    ]
