@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from kommerce.cli.cluster import cluster
+from kommerce.cli.doctor import doctor
+from kommerce.cli.service import service
 from kommerce.cli.stack import stack
 from kommerce.cli.tools import tools
 
@@ -16,6 +19,9 @@ def cli() -> None:
 
 cli.add_command(tools)
 cli.add_command(stack)
+cli.add_command(cluster)
+cli.add_command(service)
+cli.add_command(doctor)
 
 
 def main() -> None:

@@ -7,7 +7,10 @@ import sys
 
 import click
 
-from kommerce.stack import config, manager
+from kommerce.runtime import orchestrate
+from kommerce.runtime.orchestrate import OrchestrationError
+from kommerce.stack import config
+from kommerce.stack.servers import servers
 
 
 @click.group()
@@ -20,11 +23,14 @@ def stack() -> None:
 def up(names: tuple[str, ...]) -> None:
     """Start the stack (or only NAMES and what they need). Idempotent."""
     try:
-        manager.up(names, say=lambda m: click.echo(m))
-    except manager.StackError as exc:
+        orchestrate.up(orchestrate.select(servers(), names), say=click.echo)
+    except OrchestrationError as exc:
         click.echo(f"error: {exc}", err=True)
-        click.echo("Fix the cause above, then run `kommerce stack up` again "
-                   "(`kommerce doctor` checks tools and ports).", err=True)
+        click.echo(
+            "Fix the cause above, then run `kommerce stack up` again "
+            "(`kommerce doctor` checks tools and ports).",
+            err=True,
+        )
         sys.exit(1)
     _print_status()
 
@@ -34,14 +40,14 @@ def up(names: tuple[str, ...]) -> None:
 def down(names: tuple[str, ...]) -> None:
     """Stop what `up` started."""
     try:
-        manager.down(names, say=lambda m: click.echo(m))
-    except manager.StackError as exc:
+        orchestrate.down(orchestrate.select(servers(), names), say=click.echo)
+    except OrchestrationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
 
 def _print_status() -> bool:
-    rows = manager.status()
+    rows = orchestrate.status(servers())
     click.echo(f"{'server':<12} {'pid':>8} {'address':<22} {'health':<10} {'rss':>8}")
     for r in rows:
         health = "healthy" if r.healthy else ("UNHEALTHY" if r.pid else "stopped")

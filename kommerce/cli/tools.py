@@ -37,7 +37,10 @@ def status() -> None:
         ok = tool.installed()
         missing += not ok
         where = tool.home if tool.kind != "apt" else ", ".join(tool.apt_packages)
-        click.echo(f"  {'ok     ' if ok else 'MISSING'} {tool.name:<12} {tool.version:<10} {tool.kind:<10} {where}")
+        click.echo(
+            f"  {'ok     ' if ok else 'MISSING'} {tool.name:<12} {tool.version:<10} "
+            f"{tool.kind:<10} {where}"
+        )
     if missing:
         click.echo(f"{missing} tool(s) missing: run `kommerce tools install`")
         sys.exit(1)
@@ -53,6 +56,8 @@ def path(name: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if not found.exists():
-        click.echo(f"error: {name} is not installed at {found}; run `kommerce tools install`", err=True)
+        click.echo(
+            f"error: {name} is not installed at {found}; run `kommerce tools install`", err=True
+        )
         sys.exit(1)
     click.echo(str(found))

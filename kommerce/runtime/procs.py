@@ -125,10 +125,10 @@ def start(spec: ProcessSpec) -> PidRecord:
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     spec.pidfile.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **spec.env}
-    user_kwargs: dict[str, object] = {}
+    uid = gid = None
     if spec.user and os.geteuid() == 0:
         entry = pwd.getpwnam(spec.user)
-        user_kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        uid, gid = entry.pw_uid, entry.pw_gid
         env["HOME"] = entry.pw_dir
     with spec.log.open("ab") as log:
         log.write(f"\n--- kommerce: starting {spec.name} at {time.ctime()}\n".encode())
@@ -142,7 +142,9 @@ def start(spec: ProcessSpec) -> PidRecord:
                 env=env,
                 cwd=spec.cwd,
                 start_new_session=True,
-                **user_kwargs,  # type: ignore[arg-type]
+                user=uid,
+                group=gid,
+                extra_groups=[] if uid is not None else None,
             )
         except FileNotFoundError as exc:
             raise ProcessError(

@@ -1,6 +1,6 @@
 """How each backing server of the local stack is prepared, started and checked.
 
-Every server is a `Server`: `prepare()` lays out its data directory (idempotently), `spec()` says
+Every server is a `Component`: `prepare()` lays out its data directory (idempotently), `spec()` says
 how to run it in the foreground under our supervisor, and `after_start()` does one-time setup
 that needs it running (roles, databases). Servers bind 127.0.0.1 only.
 """
@@ -15,11 +15,10 @@ import subprocess
 import sys
 import urllib.request
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from kommerce.runtime.procs import ProcessError, ProcessSpec, tcp_open
+from kommerce.runtime.component import Component
+from kommerce.runtime.procs import ProcessError, tcp_open
 from kommerce.stack import config
 from kommerce.tools.catalog import tool_path
 
@@ -53,64 +52,6 @@ def ensure_owned(path: Path, user: str) -> None:
             ancestor.chmod(mode | 0o001)
 
 
-@dataclass
-class Server:
-    name: str
-    port_names: tuple[str, ...]
-    needs: tuple[str, ...] = ()
-    start_timeout: float = 60.0
-    user: str | None = None
-    prepare_fn: Callable[[Server], None] | None = None
-    argv_fn: Callable[[Server], list[str]] = field(default=lambda s: [])
-    env_fn: Callable[[Server], dict[str, str]] = field(default=lambda s: {})
-    health_fn: Callable[[Server], bool] = field(default=lambda s: tcp_open(s.port))
-    after_start_fn: Callable[[Server], None] | None = None
-    stop_fn: Callable[[Server], None] | None = None
-
-    @property
-    def root(self) -> Path:
-        return config.stack_root() / self.name
-
-    @property
-    def port(self) -> int:
-        return config.port(self.port_names[0])
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return config.stack_root() / "logs" / f"{self.name}.log"
-
-    @property
-    def pidfile(self) -> Path:
-        return config.stack_root() / "run" / f"{self.name}.pid"
-
-    def healthy(self) -> bool:
-        try:
-            return self.health_fn(self)
-        except Exception:
-            return False
-
-    def spec(self) -> ProcessSpec:
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.prepare_fn:
-            self.prepare_fn(self)
-        return ProcessSpec(
-            name=self.name,
-            argv=self.argv_fn(self),
-            log=self.log,
-            pidfile=self.pidfile,
-            ports=[config.port(p) for p in self.port_names],
-            env=self.env_fn(self),
-            cwd=self.root,
-            user=self.user,
-            health=self.healthy,
-            start_timeout=self.start_timeout,
-        )
-
-
 def _run_checked(argv: list[str], *, what: str, log: Path, user: str | None = None) -> None:
     kwargs: dict[str, object] = {}
     if user and os.geteuid() == 0:
@@ -126,7 +67,7 @@ def _run_checked(argv: list[str], *, what: str, log: Path, user: str | None = No
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 
-def _pg_prepare(s: Server) -> None:
+def _pg_prepare(s: Component) -> None:
     data = s.root / "data"
     (s.root / "run").mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
@@ -141,8 +82,16 @@ def _pg_prepare(s: Server) -> None:
     try:
         _run_checked(
             [
-                str(tool_path("initdb")), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                str(tool_path("initdb")),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
                 f"--pwfile={pwfile}",
             ],
             what="initdb",
@@ -153,34 +102,74 @@ def _pg_prepare(s: Server) -> None:
         pwfile.unlink(missing_ok=True)
 
 
-def _pg_argv(s: Server) -> list[str]:
+def _pg_argv(s: Component) -> list[str]:
     return [
-        str(tool_path("postgres")), "-D", str(s.root / "data"), "-p", str(s.port),
-        "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={s.root / 'run'}",
-        "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+        str(tool_path("postgres")),
+        "-D",
+        str(s.root / "data"),
+        "-p",
+        str(s.port),
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        f"unix_socket_directories={s.root / 'run'}",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "shared_buffers=128MB",
     ]
 
 
-def _psql(s: Server, sql: str) -> str:
+def _psql(s: Component, sql: str) -> str:
     result = subprocess.run(
-        [str(tool_path("psql")), "-h", str(s.root / "run"), "-p", str(s.port), "-U", "postgres",
-         "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-tAc", sql],
-        capture_output=True, text=True, check=False,
+        [
+            str(tool_path("psql")),
+            "-h",
+            str(s.root / "run"),
+            "-p",
+            str(s.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-tAc",
+            sql,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         raise ProcessError(f"postgres: `{sql[:60]}` failed: {result.stderr.strip()}")
     return result.stdout.strip()
 
 
-def _pg_health(s: Server) -> bool:
-    return subprocess.run(
-        [str(tool_path("psql")), "-h", str(s.root / "run"), "-p", str(s.port), "-U", "postgres",
-         "-d", "postgres", "-tAc", "select 1"],
-        capture_output=True, check=False,
-    ).returncode == 0
+def _pg_health(s: Component) -> bool:
+    return (
+        subprocess.run(
+            [
+                str(tool_path("psql")),
+                "-h",
+                str(s.root / "run"),
+                "-p",
+                str(s.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                "select 1",
+            ],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
 
 
-def _pg_after_start(s: Server) -> None:
+def _pg_after_start(s: Component) -> None:
     creds = config.credentials()
     password = creds.kommerce_db_password.replace("'", "''")
     if _psql(s, "select 1 from pg_roles where rolname='kommerce'") != "1":
@@ -188,22 +177,34 @@ def _pg_after_start(s: Server) -> None:
     else:
         _psql(s, f"alter role kommerce password '{password}'")
     for db in ("kommerce", "mlflow"):
-        if _psql(s, f"select 1 from pg_database where datname='{db}'") != "1":
+        if _psql(s, f"select 1 from pg_database where datname='{db}'") != "1":  # noqa: S608
             _psql(s, f"create database {db} owner kommerce")
 
 
 # --- Redis ------------------------------------------------------------------------------------
 
 
-def _redis_argv(s: Server) -> list[str]:
+def _redis_argv(s: Component) -> list[str]:
     return [
-        str(tool_path("redis-server")), "--bind", "127.0.0.1", "--port", str(s.port),
-        "--save", "", "--appendonly", "no", "--dir", str(s.root), "--daemonize", "no",
-        "--requirepass", config.credentials().redis_password,
+        str(tool_path("redis-server")),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(s.port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(s.root),
+        "--daemonize",
+        "no",
+        "--requirepass",
+        config.credentials().redis_password,
     ]
 
 
-def _redis_health(s: Server) -> bool:
+def _redis_health(s: Component) -> bool:
     import socket
 
     with socket.create_connection(("127.0.0.1", s.port), timeout=1) as sock:
@@ -234,7 +235,7 @@ KAFKA_LOG4J = """Configuration:
 """
 
 
-def _kafka_prepare(s: Server) -> None:
+def _kafka_prepare(s: Component) -> None:
     data = s.root / "data"
     props = {
         "process.roles": "broker,controller",
@@ -263,26 +264,38 @@ def _kafka_prepare(s: Server) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     _run_checked(
-        [*_java(s), "kafka.tools.StorageTool", "format", "-t", cluster_id,
-         "-c", str(s.root / "server.properties")],
+        [
+            *_java(s),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(s.root / "server.properties"),
+        ],
         what="kafka storage format",
         log=s.log,
     )
 
 
-def _java(s: Server) -> list[str]:
+def _java(s: Component) -> list[str]:
     lib = tool_path("kafka") / "lib"
     java = shutil.which("java")
     if not java:
         raise ProcessError("kafka: `java` (17+) is not on PATH; install openjdk-17-jre-headless")
     return [
-        java, "-Xms256m", "-Xmx512m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+        java,
+        "-Xms256m",
+        "-Xmx512m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={s.root / 'log4j2.yaml'}",
-        "-cp", f"{lib}/*",
+        "-cp",
+        f"{lib}/*",
     ]
 
 
-def _kafka_health(s: Server) -> bool:
+def _kafka_health(s: Component) -> bool:
     if not tcp_open(s.port):
         return False
     text = s.log.read_text(errors="replace")
@@ -293,7 +306,7 @@ def _kafka_health(s: Server) -> bool:
 # --- RabbitMQ ---------------------------------------------------------------------------------
 
 
-def _rabbit_prepare(s: Server) -> None:
+def _rabbit_prepare(s: Component) -> None:
     creds = config.credentials()
     (s.root / "mnesia").mkdir(parents=True, exist_ok=True)
     (s.root / "log").mkdir(parents=True, exist_ok=True)
@@ -311,7 +324,7 @@ def _rabbit_prepare(s: Server) -> None:
             out.write(uuid.uuid4().hex)
 
 
-def _rabbit_env(s: Server) -> dict[str, str]:
+def _rabbit_env(s: Component) -> dict[str, str]:
     return {
         "HOME": str(s.root),
         "RABBITMQ_NODENAME": f"kommerce{config.port_offset()}@localhost",
@@ -330,16 +343,16 @@ def _rabbit_env(s: Server) -> dict[str, str]:
     }
 
 
-def _epmd_argv(s: Server) -> list[str]:
+def _epmd_argv(s: Component) -> list[str]:
     return [str(tool_path("epmd")), "-port", str(s.port), "-address", "127.0.0.1"]
 
 
-def _rabbit_argv(s: Server) -> list[str]:
+def _rabbit_argv(s: Component) -> list[str]:
     (s.root / "rabbitmq-env.conf").touch()
     return [str(tool_path("rabbitmq-server"))]
 
 
-def _amqp_health(s: Server) -> bool:
+def _amqp_health(s: Component) -> bool:
     import socket
 
     with socket.create_connection(("127.0.0.1", s.port), timeout=1) as sock:
@@ -350,20 +363,32 @@ def _amqp_health(s: Server) -> bool:
 # --- OpenBao, OPA, Prometheus, MLflow, stripe-mock, SMTP sink, S3 ------------------------------
 
 
-def _bao_argv(s: Server) -> list[str]:
+def _bao_argv(s: Component) -> list[str]:
     return [
-        str(tool_path("bao")), "server", "-dev", "-dev-no-store-token",
+        str(tool_path("bao")),
+        "server",
+        "-dev",
+        "-dev-no-store-token",
         f"-dev-root-token-id={config.credentials().vault_token}",
         f"-dev-listen-address=127.0.0.1:{s.port}",
     ]
 
 
-def _opa_argv(s: Server) -> list[str]:
-    return [str(tool_path("opa")), "run", "--server", "--addr", f"127.0.0.1:{s.port}",
-            "--log-format", "json", "--log-level", "info"]
+def _opa_argv(s: Component) -> list[str]:
+    return [
+        str(tool_path("opa")),
+        "run",
+        "--server",
+        "--addr",
+        f"127.0.0.1:{s.port}",
+        "--log-format",
+        "json",
+        "--log-level",
+        "info",
+    ]
 
 
-def _prom_prepare(s: Server) -> None:
+def _prom_prepare(s: Component) -> None:
     targets = s.root / "targets"
     targets.mkdir(parents=True, exist_ok=True)
     (s.root / "prometheus.yml").write_text(
@@ -378,66 +403,155 @@ def _prom_prepare(s: Server) -> None:
     (s.root / "rules").mkdir(exist_ok=True)
 
 
-def _prom_argv(s: Server) -> list[str]:
+def _prom_argv(s: Component) -> list[str]:
     return [
-        str(tool_path("prometheus")), f"--config.file={s.root / 'prometheus.yml'}",
-        f"--storage.tsdb.path={s.root / 'data'}", f"--web.listen-address=127.0.0.1:{s.port}",
-        "--web.enable-lifecycle", "--storage.tsdb.retention.time=2d",
+        str(tool_path("prometheus")),
+        f"--config.file={s.root / 'prometheus.yml'}",
+        f"--storage.tsdb.path={s.root / 'data'}",
+        f"--web.listen-address=127.0.0.1:{s.port}",
+        "--web.enable-lifecycle",
+        "--storage.tsdb.retention.time=2d",
     ]
 
 
-def _mlflow_argv(s: Server) -> list[str]:
+def _mlflow_argv(s: Component) -> list[str]:
     creds = config.credentials()
-    backend = (
-        f"postgresql+psycopg2://kommerce:{creds.kommerce_db_password}@127.0.0.1:{config.port('postgres')}/mlflow"
-    )
+    backend = f"postgresql+psycopg2://kommerce:{creds.kommerce_db_password}@127.0.0.1:{config.port('postgres')}/mlflow"
     return [
-        str(tool_path("mlflow")), "server", "--backend-store-uri", backend,
-        "--artifacts-destination", str(s.root / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(s.port), "--workers", "1",
+        str(tool_path("mlflow")),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(s.root / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(s.port),
+        "--workers",
+        "1",
     ]
 
 
-def _stripe_argv(s: Server) -> list[str]:
-    return [str(tool_path("stripe-mock")), "-http-addr", f"127.0.0.1:{s.port}",
-            "-https-addr", f"127.0.0.1:{config.port('stripe-mock-https')}"]
+def _stripe_argv(s: Component) -> list[str]:
+    return [
+        str(tool_path("stripe-mock")),
+        "-http-addr",
+        f"127.0.0.1:{s.port}",
+        "-https-addr",
+        f"127.0.0.1:{config.port('stripe-mock-https')}",
+    ]
 
 
-def _smtp_argv(s: Server) -> list[str]:
-    return [sys.executable, "-m", "kommerce.stack.smtp_sink", "--host", "127.0.0.1",
-            "--port", str(s.port), "--maildir", str(s.root / "mail")]
+def _smtp_argv(s: Component) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "kommerce.stack.smtp_sink",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(s.port),
+        "--maildir",
+        str(s.root / "mail"),
+    ]
 
 
-def _s3_argv(s: Server) -> list[str]:
+def _s3_argv(s: Component) -> list[str]:
     return [str(tool_path("moto_server")), "-H", "127.0.0.1", "-p", str(s.port)]
 
 
-def servers() -> list[Server]:
+def _ports(*names: str) -> tuple[int, ...]:
+    return tuple(config.port(n) for n in names)
+
+
+def servers() -> list[Component]:
     """Every server of the stack, in start order (`needs` names servers that must run first)."""
+    base = config.stack_root()
     return [
-        Server(name="postgres", port_names=("postgres",), user="postgres", prepare_fn=_pg_prepare,
-               argv_fn=_pg_argv, health_fn=_pg_health, after_start_fn=_pg_after_start),
-        Server(name="redis", port_names=("redis",), argv_fn=_redis_argv, health_fn=_redis_health),
-        Server(name="kafka", port_names=("kafka", "kafka-controller"), prepare_fn=_kafka_prepare,
-               argv_fn=lambda s: [*_java(s), "kafka.Kafka", str(s.root / "server.properties")],
-               health_fn=_kafka_health, start_timeout=120),
-        Server(name="epmd", port_names=("epmd",), argv_fn=_epmd_argv),
-        Server(name="rabbitmq", port_names=("rabbitmq", "rabbitmq-dist"), needs=("epmd",),
-               prepare_fn=_rabbit_prepare, argv_fn=_rabbit_argv, env_fn=_rabbit_env,
-               health_fn=_amqp_health, start_timeout=120),
-        Server(name="openbao", port_names=("openbao",), argv_fn=_bao_argv,
-               env_fn=lambda s: {"HOME": str(s.root)},
-               health_fn=lambda s: http_ok(f"http://{s.address}/v1/sys/health")),
-        Server(name="opa", port_names=("opa",), argv_fn=_opa_argv,
-               health_fn=lambda s: http_ok(f"http://{s.address}/health")),
-        Server(name="prometheus", port_names=("prometheus",), prepare_fn=_prom_prepare,
-               argv_fn=_prom_argv, health_fn=lambda s: http_ok(f"http://{s.address}/-/ready")),
-        Server(name="mlflow", port_names=("mlflow",), needs=("postgres",), argv_fn=_mlflow_argv,
-               env_fn=lambda s: {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "HOME": str(s.root)},
-               health_fn=lambda s: http_ok(f"http://{s.address}/health"), start_timeout=180),
-        Server(name="stripe-mock", port_names=("stripe-mock", "stripe-mock-https"),
-               argv_fn=_stripe_argv),
-        Server(name="smtp", port_names=("smtp",), argv_fn=_smtp_argv),
-        Server(name="s3", port_names=("s3",), argv_fn=_s3_argv,
-               health_fn=lambda s: http_ok(f"http://{s.address}/moto-api/")),
+        Component(
+            name="postgres",
+            base=base,
+            ports=_ports("postgres"),
+            user="postgres",
+            prepare_fn=_pg_prepare,
+            argv_fn=_pg_argv,
+            health_fn=_pg_health,
+            after_start_fn=_pg_after_start,
+        ),
+        Component(
+            name="redis",
+            base=base,
+            ports=_ports("redis"),
+            argv_fn=_redis_argv,
+            health_fn=_redis_health,
+        ),
+        Component(
+            name="kafka",
+            base=base,
+            ports=_ports("kafka", "kafka-controller"),
+            prepare_fn=_kafka_prepare,
+            argv_fn=lambda s: [*_java(s), "kafka.Kafka", str(s.root / "server.properties")],
+            health_fn=_kafka_health,
+            start_timeout=120,
+        ),
+        Component(name="epmd", base=base, ports=_ports("epmd"), argv_fn=_epmd_argv),
+        Component(
+            name="rabbitmq",
+            base=base,
+            ports=_ports("rabbitmq", "rabbitmq-dist"),
+            needs=("epmd",),
+            prepare_fn=_rabbit_prepare,
+            argv_fn=_rabbit_argv,
+            env_fn=_rabbit_env,
+            health_fn=_amqp_health,
+            start_timeout=120,
+        ),
+        Component(
+            name="openbao",
+            base=base,
+            ports=_ports("openbao"),
+            argv_fn=_bao_argv,
+            env_fn=lambda s: {"HOME": str(s.root)},
+            health_fn=lambda s: http_ok(f"http://{s.address}/v1/sys/health"),
+        ),
+        Component(
+            name="opa",
+            base=base,
+            ports=_ports("opa"),
+            argv_fn=_opa_argv,
+            health_fn=lambda s: http_ok(f"http://{s.address}/health"),
+        ),
+        Component(
+            name="prometheus",
+            base=base,
+            ports=_ports("prometheus"),
+            prepare_fn=_prom_prepare,
+            argv_fn=_prom_argv,
+            health_fn=lambda s: http_ok(f"http://{s.address}/-/ready"),
+        ),
+        Component(
+            name="mlflow",
+            base=base,
+            ports=_ports("mlflow"),
+            needs=("postgres",),
+            argv_fn=_mlflow_argv,
+            env_fn=lambda s: {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "HOME": str(s.root)},
+            health_fn=lambda s: http_ok(f"http://{s.address}/health"),
+            start_timeout=180,
+        ),
+        Component(
+            name="stripe-mock",
+            base=base,
+            ports=_ports("stripe-mock", "stripe-mock-https"),
+            argv_fn=_stripe_argv,
+        ),
+        Component(name="smtp", base=base, ports=_ports("smtp"), argv_fn=_smtp_argv),
+        Component(
+            name="s3",
+            base=base,
+            ports=_ports("s3"),
+            argv_fn=_s3_argv,
+            health_fn=lambda s: http_ok(f"http://{s.address}/moto-api/"),
+        ),
     ]

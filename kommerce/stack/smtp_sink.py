@@ -23,7 +23,7 @@ class MaildirHandler:
         self.maildir = maildir
         maildir.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         name = f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.eml"
         tmp = self.maildir / f".{name}"
         header = f"X-Kommerce-Envelope-From: {envelope.mail_from}\r\n"

@@ -64,7 +64,10 @@ def run_step(
 
     def heartbeat() -> None:
         while not done.wait(30):
-            say(f"  {tool.name}: {step} still running ({time.monotonic() - started:.0f}s, log {log})")
+            say(
+                f"  {tool.name}: {step} still running "
+                f"({time.monotonic() - started:.0f}s, log {log})"
+            )
 
     beat = threading.Thread(target=heartbeat, daemon=True)
     beat.start()
@@ -127,7 +130,14 @@ def _kubernetes_wrapper(tool: Tool, work: Path, log: Path, say: Say) -> None:
 
 
 def _go_wrapper(tool: Tool, work: Path) -> list[str]:
-    lines = [f"module kommerce.local/tools/{tool.name}", "", "go 1.24.0", "", f"require {tool.module} {tool.version}", ""]
+    lines = [
+        f"module kommerce.local/tools/{tool.name}",
+        "",
+        "go 1.24.0",
+        "",
+        f"require {tool.module} {tool.version}",
+        "",
+    ]
     (work / "go.mod").write_text("\n".join(lines))
     if tool.main:
         (work / "main.go").write_text(
@@ -150,13 +160,18 @@ def install_go(tool: Tool, stage: Path, log: Path, say: Say) -> None:
         pkgs = [f"k8s.io/kubernetes/cmd/{b}" for b in tool.binaries]
     else:
         pkgs = _go_wrapper(tool, work)
-    run_step(tool=tool, step="go mod tidy", argv=["go", "mod", "tidy"], log=log, cwd=work, env=env, say=say)
+    run_step(
+        tool=tool,
+        step="go mod tidy",
+        argv=["go", "mod", "tidy"],
+        log=log,
+        cwd=work,
+        env=env,
+        say=say,
+    )
     bindir = stage / "bin"
     bindir.mkdir()
-    if len(pkgs) == 1:
-        target = str(bindir / tool.binaries[0])
-    else:
-        target = str(bindir) + "/"
+    target = str(bindir / tool.binaries[0]) if len(pkgs) == 1 else str(bindir) + "/"
     run_step(
         tool=tool,
         step=f"go build ({len(pkgs)} commands; the first build on 2 cores takes minutes)",
@@ -172,10 +187,14 @@ def install_go(tool: Tool, stage: Path, log: Path, say: Say) -> None:
 def install_maven(tool: Tool, stage: Path, log: Path, say: Say) -> None:
     group, artifact = tool.artifact.split(":")
     version = tool.version.split("-")[0]  # a "-N" suffix only re-keys the cache
-    deps = [f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></dependency>"]
+    deps = [
+        f"<dependency><groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version></dependency>"
+    ]
     for coord in tool.extra:
         g, a, v = coord.split(":")
-        deps.append(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>")
+        deps.append(
+            f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        )
     pom = (
         '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
         f"<groupId>kommerce.tools</groupId><artifactId>{tool.name}</artifactId><version>1</version>"
@@ -188,8 +207,12 @@ def install_maven(tool: Tool, stage: Path, log: Path, say: Say) -> None:
         tool=tool,
         step="mvn dependency:copy-dependencies",
         argv=[
-            "mvn", "-B", "-q", "dependency:copy-dependencies",
-            f"-DoutputDirectory={stage / 'lib'}", "-DincludeScope=runtime",
+            "mvn",
+            "-B",
+            "-q",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={stage / 'lib'}",
+            "-DincludeScope=runtime",
             f"-Dmaven.repo.local={tools_dir() / '_maven'}",
         ],
         log=log,
@@ -202,27 +225,36 @@ def install_maven(tool: Tool, stage: Path, log: Path, say: Say) -> None:
 def install_pypi(tool: Tool, stage: Path, log: Path, say: Say) -> None:
     venv = stage / "venv"
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-    create = [uv, "venv", "-q", "--python", sys.executable, str(venv)] if uv else [sys.executable, "-m", "venv", str(venv)]
+    create = (
+        [uv, "venv", "-q", "--python", sys.executable, str(venv)]
+        if uv
+        else [sys.executable, "-m", "venv", str(venv)]
+    )
     run_step(tool=tool, step="create venv", argv=create, log=log, say=say)
     if uv:
         argv = [uv, "pip", "install", "--python", str(venv / "bin" / "python"), *tool.requirements]
     else:
         argv = [str(venv / "bin" / "pip"), "install", "-q", *tool.requirements]
-    run_step(tool=tool, step=f"pip install {' '.join(tool.requirements)}", argv=argv, log=log, say=say)
+    run_step(
+        tool=tool, step=f"pip install {' '.join(tool.requirements)}", argv=argv, log=log, say=say
+    )
 
 
 def install_apt(tool: Tool, log: Path, say: Say) -> None:
     if os.geteuid() != 0:
         raise InstallError(
             f"{tool.name}: Debian packages {' '.join(tool.apt_packages)} are missing and "
-            f"installing them needs root. Run: sudo apt-get install -y {' '.join(tool.apt_packages)}"
+            "installing them needs root. Run: sudo apt-get install -y "
+            + " ".join(tool.apt_packages)
         )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     argv = ["apt-get", "install", "-y", "--no-install-recommends", *tool.apt_packages]
     try:
         run_step(tool=tool, step="apt-get install", argv=argv, log=log, env=env, say=say)
     except InstallError:
-        run_step(tool=tool, step="apt-get update", argv=["apt-get", "update"], log=log, env=env, say=say)
+        run_step(
+            tool=tool, step="apt-get update", argv=["apt-get", "update"], log=log, env=env, say=say
+        )
         run_step(tool=tool, step="apt-get install", argv=argv, log=log, env=env, say=say)
     # Debian starts some of these as system services on install; the stack runs its own.
     for unit in ("redis-server", "rabbitmq-server", "prometheus", "postgresql"):
@@ -258,7 +290,9 @@ def install_tool(tool: Tool, *, say: Say = _say) -> bool:
     try:
         INSTALLERS[tool.kind](tool, stage, log, say)
         (stage / ".complete").write_text(
-            json.dumps({"installed_at": time.time(), "seconds": round(time.monotonic() - started, 1)})
+            json.dumps(
+                {"installed_at": time.time(), "seconds": round(time.monotonic() - started, 1)}
+            )
         )
         if tool.home.exists():
             shutil.rmtree(tool.home)
@@ -266,7 +300,10 @@ def install_tool(tool: Tool, *, say: Say = _say) -> bool:
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
-    say(f"  {tool.name} {tool.version}: installed in {time.monotonic() - started:.0f}s -> {tool.home}")
+    say(
+        f"  {tool.name} {tool.version}: installed in "
+        f"{time.monotonic() - started:.0f}s -> {tool.home}"
+    )
     return True
 
 
@@ -284,6 +321,9 @@ def install_all(names: Sequence[str] = (), *, say: Say = _say) -> int:
     for index, tool in enumerate(selected, 1):
         say(f"[{index}/{len(selected)}] {tool.name} {tool.version} ({tool.kind})")
         installed += install_tool(tool, say=say)
-    say("kommerce tools: nothing to do, everything is installed" if installed == 0
-        else f"kommerce tools: installed {installed} tool(s)")
+    say(
+        "kommerce tools: nothing to do, everything is installed"
+        if installed == 0
+        else f"kommerce tools: installed {installed} tool(s)"
+    )
     return installed

@@ -1,8 +1,9 @@
-"""`stack up|down|status`: start the servers in dependency order, roll back on failure.
+"""Start components in dependency order, roll back on failure; stop and report them.
 
-Servers whose dependencies are met start concurrently (the slow JVMs overlap). If any server
-fails, every server this call started is stopped again, so a failed `up` leaves nothing behind;
-servers that were already running before the call are left alone.
+Components whose dependencies are met start concurrently (the slow JVMs overlap). If any one
+fails, every component this call started is stopped again, so a failed `up` leaves nothing
+behind; components that were already running before the call are left alone. Used by both
+`kommerce stack` and `kommerce cluster`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from kommerce.runtime import procs
+from kommerce.runtime.component import Component
 from kommerce.runtime.procs import ProcessError
-from kommerce.stack.servers import Server, servers
 
 Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
-class ServerStatus:
+class ComponentStatus:
     name: str
     pid: int | None
     address: str
@@ -28,19 +29,21 @@ class ServerStatus:
     rss_kib: int
 
 
-class StackError(RuntimeError):
+class OrchestrationError(RuntimeError):
     pass
 
 
-def _select(names: Sequence[str]) -> list[Server]:
-    every = servers()
+def select(every: list[Component], names: Sequence[str]) -> list[Component]:
+    """The named components plus everything they need, in their original order."""
     if not names:
         return every
     by_name = {s.name: s for s in every}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise StackError(f"unknown server(s): {', '.join(unknown)}; known: {', '.join(by_name)}")
-    wanted: dict[str, Server] = {}
+        raise OrchestrationError(
+            f"unknown server(s): {', '.join(unknown)}; known: {', '.join(by_name)}"
+        )
+    wanted: dict[str, Component] = {}
 
     def add(name: str) -> None:
         for dep in by_name[name].needs:
@@ -52,10 +55,9 @@ def _select(names: Sequence[str]) -> list[Server]:
     return [s for s in every if s.name in wanted]
 
 
-def up(names: Sequence[str] = (), *, say: Say = print) -> list[str]:
-    """Start the selected servers (all by default). Returns the names this call started."""
-    selected = _select(names)
-    started: list[Server] = []
+def up(selected: list[Component], *, say: Say = print, what: str = "stack") -> list[str]:
+    """Start the components. Returns the names this call started."""
+    started: list[Component] = []
     pending = {s.name: s for s in selected}
     done: set[str] = set()
     t0 = time.monotonic()
@@ -82,12 +84,12 @@ def up(names: Sequence[str] = (), *, say: Say = print) -> list[str]:
                     errors.append(str(exc))
                     pending.clear()
     if errors:
-        say("stack up failed; stopping what this call started ...")
+        say(f"{what} up failed; stopping what this call started ...")
         for server in reversed(started):
             procs.stop(server.pidfile)
             say(f"  stopped {server.name}")
-        raise StackError("\n".join(errors))
-    say(f"stack up: {len(selected)} server(s) healthy in {time.monotonic() - t0:.1f}s")
+        raise OrchestrationError("\n".join(errors))
+    say(f"{what} up: {len(selected)} component(s) healthy in {time.monotonic() - t0:.1f}s")
     return [s.name for s in started]
 
 
@@ -99,7 +101,7 @@ def _wait_any(running: dict[str, Future[bool]]) -> list[str]:
         time.sleep(0.1)
 
 
-def _start_one(server: Server, say: Say) -> bool:
+def _start_one(server: Component, say: Say) -> bool:
     if procs.running(server.pidfile):
         say(f"  {server.name:<12} already running on {server.address}")
         return False
@@ -116,23 +118,23 @@ def _start_one(server: Server, say: Say) -> bool:
     return True
 
 
-def down(names: Sequence[str] = (), *, say: Say = print) -> int:
-    """Stop the selected servers in reverse order. Returns how many were running."""
+def down(selected: list[Component], *, say: Say = print, what: str = "stack") -> int:
+    """Stop the components in reverse order. Returns how many were running."""
     stopped = 0
-    for server in reversed(_select(names) if names else servers()):
+    for server in reversed(selected):
         if procs.stop(server.pidfile):
             stopped += 1
             say(f"  stopped {server.name}")
-    say("stack down: nothing was running" if stopped == 0 else f"stack down: stopped {stopped}")
+    say(f"{what} down: nothing was running" if stopped == 0 else f"{what} down: stopped {stopped}")
     return stopped
 
 
-def status() -> list[ServerStatus]:
+def status(every: list[Component]) -> list[ComponentStatus]:
     out = []
-    for server in servers():
+    for server in every:
         record = procs.running(server.pidfile)
         out.append(
-            ServerStatus(
+            ComponentStatus(
                 name=server.name,
                 pid=record.pid if record else None,
                 address=server.address,

@@ -1,0 +1,91 @@
+# Kommerce: every developer and CI entry point. `make help` lists the targets.
+# Two commands set up a fresh machine: `make run` (the platform) and `make test` (the suite).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+KOMMERCE := $(BIN)/kommerce
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster \
+        lint fmt typecheck security check lock compose-config clean
+
+help: ## Show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@echo "==> creating $(VENV) and installing pinned dependencies (requirements.lock)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9 \
+		|| { echo "error: could not install uv into $(VENV); check access to PyPI"; exit 1; }
+	$(BIN)/uv pip install --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with the pinned dependencies
+
+tools: venv ## Install the pinned third-party tools into the cache (idempotent)
+	$(KOMMERCE) tools install
+
+run: tools ## Start the local stack and cluster, print what runs where
+	$(KOMMERCE) stack up
+	$(KOMMERCE) cluster up
+	@echo
+	@echo "==> the platform is running"
+	@$(KOMMERCE) cluster status || true
+	@echo
+	@echo "Connection settings (eval \"\$$($(KOMMERCE) stack env)\" to use them):"
+	@$(KOMMERCE) stack env
+	@echo "export KUBECONFIG=$$($(KOMMERCE) cluster kubeconfig)"
+	@echo
+	@echo "Run a service: $(KOMMERCE) service run platform-api    Stop everything: make down"
+
+down: venv ## Stop the cluster and the stack
+	$(KOMMERCE) cluster down
+	$(KOMMERCE) stack down
+
+status: venv ## Show the stack and cluster
+	-$(KOMMERCE) stack status
+	-$(KOMMERCE) cluster status
+
+test: tools ## Run the whole suite (starts and stops its own stack and cluster)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv ## Unit tests only (no servers)
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+test-integration: tools ## Integration tests against the real stack
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test-cluster: tools ## Tests of the local control plane
+	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: venv ## mypy (strict)
+	$(BIN)/mypy
+
+security: venv ## bandit
+	$(BIN)/bandit -q -c pyproject.toml -r kommerce services operators
+
+check: lint typecheck security ## Every static check
+
+lock: venv ## Re-resolve requirements.lock from pyproject.toml
+	$(BIN)/uv pip compile pyproject.toml --extra clients --extra dev --python-version 3.11 -o requirements.lock
+
+compose-config: ## Validate docker-compose.yml (needs the docker CLI)
+	docker compose -f docker-compose.yml config --quiet
+
+clean: ## Remove the venv and caches (not the tool cache or state)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

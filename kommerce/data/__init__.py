@@ -1,0 +1,1 @@
+"""Data access shared by services: async PostgreSQL sessions, migrations, Redis."""

@@ -1,0 +1,78 @@
+"""Async SQLAlchemy 2 on asyncpg, one schema per service.
+
+Each service owns a PostgreSQL schema (its tables and its Alembic version table live there) and
+sets it as the connection's search_path, so no service can read another's tables by accident.
+Pools are bounded, connections are pinged before use, and every statement has a timeout.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Base(DeclarativeBase):
+    """Declarative base for service models (each service sets `__table_args__` schema)."""
+
+
+def schema_name(service: str) -> str:
+    """`platform-api` -> `platform_api`; refuses names that are not safe identifiers."""
+    schema = service.replace("-", "_")
+    if not _SCHEMA.match(schema):
+        raise ValueError(f"not a valid schema name: {schema!r}")
+    return schema
+
+
+class Database:
+    def __init__(
+        self, *, url: str, schema: str, pool_size: int = 5, statement_timeout_ms: int = 15_000
+    ) -> None:
+        if not _SCHEMA.match(schema):
+            raise ValueError(f"not a valid schema name: {schema!r}")
+        self.schema = schema
+        self.engine: AsyncEngine = create_async_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=10,
+            connect_args={
+                "timeout": 5,
+                "command_timeout": statement_timeout_ms / 1000,
+                "server_settings": {
+                    "search_path": f"{schema},public",
+                    "statement_timeout": str(statement_timeout_ms),
+                    "application_name": f"kommerce-{schema}",
+                },
+            },
+        )
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on any error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def ensure_schema(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

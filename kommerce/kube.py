@@ -1,0 +1,45 @@
+"""Kubernetes client helpers shared by the CLI, services and operators.
+
+One place decides how a client is built (which kubeconfig, which timeouts), so nothing waits
+forever on an API server that went away.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kubernetes import client, config
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def kubeconfig_from_env() -> Path | None:
+    """`KOMMERCE_KUBECONFIG`, then `KUBECONFIG`; None means in-cluster config."""
+    for name in ("KOMMERCE_KUBECONFIG", "KUBECONFIG"):
+        value = os.environ.get(name)
+        if value:
+            return Path(value.split(os.pathsep)[0])
+    return None
+
+
+def api_client(kubeconfig: Path | None = None) -> client.ApiClient:
+    """A synchronous ApiClient for `kubeconfig` (or the environment / in-cluster config)."""
+    path = kubeconfig or kubeconfig_from_env()
+    configuration = client.Configuration()
+    if path is not None:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(path), client_configuration=configuration
+        )
+    else:
+        config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
+    configuration.retries = 2
+    return client.ApiClient(configuration)
+
+
+def node_ready(node: client.V1Node) -> bool:
+    """True when the node's Ready condition is True."""
+    conditions = node.status.conditions if node.status else None
+    return any(c.type == "Ready" and c.status == "True" for c in conditions or [])

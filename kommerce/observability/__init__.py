@@ -1,0 +1,1 @@
+"""Logs, metrics and traces: what every Kommerce process emits the same way."""

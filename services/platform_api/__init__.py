@@ -1,0 +1,1 @@
+"""platform-api: the platform's own HTTP API (cluster facts now; environments, rollouts later)."""

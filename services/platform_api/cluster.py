@@ -1,0 +1,48 @@
+"""Reading the control plane: the domain of platform-api so far.
+
+The official client is synchronous; calls run in a worker thread with a request timeout, so a
+slow API server delays one request and never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from kubernetes import client
+from urllib3.exceptions import HTTPError
+
+from kommerce.http.errors import DependencyUnavailable
+from kommerce.kube import api_client, node_ready
+from services.platform_api.models import ClusterInfo
+
+
+class ClusterReader:
+    def __init__(self, *, kubeconfig: Path | None, timeout: float) -> None:
+        self._api = api_client(kubeconfig)
+        self._timeout = timeout
+
+    def _read(self) -> ClusterInfo:
+        version = client.VersionApi(self._api).get_code(_request_timeout=self._timeout)
+        nodes = client.CoreV1Api(self._api).list_node(_request_timeout=self._timeout).items
+        ready = sum(node_ready(n) for n in nodes)
+        return ClusterInfo(
+            server_version=version.git_version,
+            platform=version.platform,
+            nodes=len(nodes),
+            ready_nodes=ready,
+        )
+
+    async def info(self) -> ClusterInfo:
+        try:
+            return await asyncio.to_thread(self._read)
+        except (HTTPError, client.ApiException, OSError) as exc:
+            raise DependencyUnavailable(f"Kubernetes API unavailable: {exc}") from exc
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(
+            client.VersionApi(self._api).get_code, _request_timeout=self._timeout
+        )
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]

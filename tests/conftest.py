@@ -1,0 +1,72 @@
+"""Shared fixtures: an isolated local stack and cluster for the test session.
+
+Tests never touch a developer's running platform: they use their own state directory
+(`<state>/test`) and ports shifted by `KOMMERCE_TEST_PORT_OFFSET` (default 100). The servers
+are started on first use and stopped at the end of the session unless they were already
+running (then they are left as found) or `KOMMERCE_TEST_KEEP=1`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kommerce.paths import state_dir
+
+TEST_OFFSET = os.environ.get("KOMMERCE_TEST_PORT_OFFSET", "100")
+
+
+@pytest.fixture(scope="session")
+def test_state() -> Path:
+    return state_dir() / "test"
+
+
+@pytest.fixture(scope="session")
+def isolated_env(test_state: Path) -> Iterator[None]:
+    """Point every KOMMERCE_* lookup at the test stack for the rest of the session."""
+    saved = {k: os.environ.get(k) for k in ("KOMMERCE_STATE", "KOMMERCE_PORT_OFFSET")}
+    os.environ["KOMMERCE_STATE"] = str(test_state)
+    os.environ["KOMMERCE_PORT_OFFSET"] = TEST_OFFSET
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def stack_env(isolated_env: None) -> Iterator[dict[str, str]]:
+    """The whole local stack, running; yields its KOMMERCE_* environment."""
+    from kommerce.runtime import orchestrate
+    from kommerce.stack import config
+    from kommerce.stack.servers import servers
+
+    started = orchestrate.up(servers(), say=print, what="test stack")
+    env = config.environment()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    if os.environ.get("KOMMERCE_TEST_KEEP") != "1":
+        orchestrate.down([s for s in servers() if s.name in started], say=print, what="test stack")
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(isolated_env: None) -> Iterator[Path]:
+    """The local control plane with kwok nodes, running; yields the admin kubeconfig path."""
+    from kommerce.cluster import control_plane as cp
+    from kommerce.cluster import manager
+    from kommerce.runtime import orchestrate
+
+    started = manager.up(say=print)
+    yield cp.kubeconfig_path()
+    if started and os.environ.get("KOMMERCE_TEST_KEEP") != "1":
+        orchestrate.down(cp.components(), say=print, what="test cluster")
