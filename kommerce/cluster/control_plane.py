@@ -280,6 +280,13 @@ def node_manifest(name: str) -> dict[str, Any]:
                 "architecture": "amd64",
                 "operatingSystem": "linux",
                 "kubeletVersion": "kwok",
+                "kubeProxyVersion": "kwok",
+                "containerRuntimeVersion": "kwok",
+                "kernelVersion": "kwok",
+                "osImage": "kwok",
+                "machineID": name,
+                "systemUUID": name,
+                "bootID": name,
             },
         },
     }

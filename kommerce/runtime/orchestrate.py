@@ -83,6 +83,9 @@ def up(selected: list[Component], *, say: Say = print, what: str = "stack") -> l
                 except ProcessError as exc:
                     errors.append(str(exc))
                     pending.clear()
+                except Exception as exc:  # a bug or an OS error: still roll back, then report
+                    errors.append(f"{name}: {type(exc).__name__}: {exc}")
+                    pending.clear()
     if errors:
         say(f"{what} up failed; stopping what this call started ...")
         for server in reversed(started):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,11 +56,19 @@ class Credentials:
     vault_token: str
 
 
+_credentials_lock = threading.Lock()
+
+
 def credentials(root: Path | None = None) -> Credentials:
     """Load the stack's credentials, generating them on first use."""
     path = (root or stack_root()) / "credentials.json"
-    if path.exists():
-        return Credentials(**json.loads(path.read_text()))
+    with _credentials_lock:
+        if path.exists():
+            return Credentials(**json.loads(path.read_text()))
+        return _generate(path)
+
+
+def _generate(path: Path) -> Credentials:
     creds = Credentials(
         postgres_password=secrets.token_urlsafe(18),
         kommerce_db_password=secrets.token_urlsafe(18),

@@ -129,6 +129,23 @@ def _kubernetes_wrapper(tool: Tool, work: Path, log: Path, say: Say) -> None:
     (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports}\n)\n")
 
 
+def _kubernetes_version_ldflags(version: str) -> str:
+    """Stamp the release into the binaries, as upstream's build does (`hack/lib/version.sh`);
+    otherwise they report v0.0.0-master and clients warn about version skew."""
+    major, minor = version.lstrip("v").split(".")[:2]
+    values = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitTreeState": "clean",
+        "buildDate": "1970-01-01T00:00:00Z",
+    }
+    flags = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [f"-X {package}.{key}={value}" for key, value in values.items()]
+    return " ".join(flags)
+
+
 def _go_wrapper(tool: Tool, work: Path) -> list[str]:
     lines = [
         f"module kommerce.local/tools/{tool.name}",
@@ -172,10 +189,13 @@ def install_go(tool: Tool, stage: Path, log: Path, say: Say) -> None:
     bindir = stage / "bin"
     bindir.mkdir()
     target = str(bindir / tool.binaries[0]) if len(pkgs) == 1 else str(bindir) + "/"
+    ldflags = "-s -w"
+    if tool.kind == "kubernetes":
+        ldflags += " " + _kubernetes_version_ldflags(tool.version)
     run_step(
         tool=tool,
         step=f"go build ({len(pkgs)} commands; the first build on 2 cores takes minutes)",
-        argv=["go", "build", "-trimpath", "-ldflags=-s -w", "-o", target, *pkgs],
+        argv=["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", target, *pkgs],
         log=log,
         cwd=work,
         env=env,

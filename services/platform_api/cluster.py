@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 from kubernetes import client
+from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from kommerce.http.errors import DependencyUnavailable
@@ -18,13 +19,26 @@ from services.platform_api.models import ClusterInfo
 
 
 class ClusterReader:
+    """Reads the control plane; the client is made on first use, so the service starts (and
+    reports not-ready) even while no cluster is configured."""
+
     def __init__(self, *, kubeconfig: Path | None, timeout: float) -> None:
-        self._api = api_client(kubeconfig)
+        self._kubeconfig = kubeconfig
+        self._api: client.ApiClient | None = None
         self._timeout = timeout
 
+    def _client(self) -> client.ApiClient:
+        if self._api is None:
+            try:
+                self._api = api_client(self._kubeconfig)
+            except ConfigException as exc:
+                raise DependencyUnavailable(f"no Kubernetes configuration: {exc}") from exc
+        return self._api
+
     def _read(self) -> ClusterInfo:
-        version = client.VersionApi(self._api).get_code(_request_timeout=self._timeout)
-        nodes = client.CoreV1Api(self._api).list_node(_request_timeout=self._timeout).items
+        api = self._client()
+        version = client.VersionApi(api).get_code(_request_timeout=self._timeout)
+        nodes = client.CoreV1Api(api).list_node(_request_timeout=self._timeout).items
         ready = sum(node_ready(n) for n in nodes)
         return ClusterInfo(
             server_version=version.git_version,
@@ -40,9 +54,9 @@ class ClusterReader:
             raise DependencyUnavailable(f"Kubernetes API unavailable: {exc}") from exc
 
     async def ping(self) -> None:
-        await asyncio.to_thread(
-            client.VersionApi(self._api).get_code, _request_timeout=self._timeout
-        )
+        api = self._client()
+        await asyncio.to_thread(client.VersionApi(api).get_code, _request_timeout=self._timeout)
 
     def close(self) -> None:
-        self._api.close()  # type: ignore[no-untyped-call]
+        if self._api is not None:
+            self._api.close()  # type: ignore[no-untyped-call]
