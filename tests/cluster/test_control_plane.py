@@ -45,7 +45,8 @@ def test_three_nodes_ready(kube: client.ApiClient) -> None:
     for node in nodes:
         assert node.status is not None
         ready = [c for c in node.status.conditions or [] if c.type == "Ready"]
-        assert ready and ready[0].status == "True", node.metadata.name  # type: ignore[union-attr]
+        assert ready, node.metadata
+        assert ready[0].status == "True", node.metadata
 
 
 def test_deployment_reaches_three_available_replicas(
