@@ -16,6 +16,7 @@ from kommerce.settings import KommerceSettings
 pytestmark = pytest.mark.integration
 
 SCRIPTS = Path(__file__).parent / "fixtures" / "migrations"
+TABLES_IN_SCHEMA = "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
 
 
 async def test_upgrade_and_downgrade_in_own_schema(stack_env: dict[str, str]) -> None:
@@ -30,9 +31,7 @@ async def test_upgrade_and_downgrade_in_own_schema(stack_env: dict[str, str]) ->
             tables = set(
                 (
                     await s.execute(
-                        text(
-                            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
-                        ),
+                        text(TABLES_IN_SCHEMA),
                         {"s": schema},
                     )
                 ).scalars()
@@ -50,9 +49,7 @@ async def test_upgrade_and_downgrade_in_own_schema(stack_env: dict[str, str]) ->
             remaining = set(
                 (
                     await s.execute(
-                        text(
-                            "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
-                        ),
+                        text(TABLES_IN_SCHEMA),
                         {"s": schema},
                     )
                 ).scalars()
@@ -69,10 +66,14 @@ async def test_session_rolls_back_on_error(stack_env: dict[str, str]) -> None:
         async with db.session() as s:
             await s.execute(text("CREATE TABLE IF NOT EXISTS t (id int primary key)"))
             await s.execute(text("DELETE FROM t"))
-        with pytest.raises(RuntimeError):
+
+        async def failing_transaction() -> None:
             async with db.session() as s:
                 await s.execute(text("INSERT INTO t VALUES (1)"))
                 raise RuntimeError("domain failure")
+
+        with pytest.raises(RuntimeError):
+            await failing_transaction()
         async with db.session() as s:
             assert (await s.execute(text("SELECT count(*) FROM t"))).scalar() == 0
     finally:
