@@ -84,8 +84,9 @@ check: lint typecheck security ## Every static check
 lock: venv ## Re-resolve requirements.lock from pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --extra clients --extra dev --python-version 3.11 -o requirements.lock
 
-compose-config: ## Validate docker-compose.yml (needs the docker CLI)
-	docker compose -f docker-compose.yml config --quiet
+compose-config: tools ## Validate docker-compose.yml with `docker compose config` (compose v2 from the tool cache)
+	$$($(KOMMERCE) tools path docker-compose) -f docker-compose.yml config --quiet
+	@echo "docker-compose.yml is valid"
 
 clean: ## Remove the venv and caches (not the tool cache or state)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
