@@ -176,8 +176,9 @@ def _pg_after_start(s: Component) -> None:
         _psql(s, f"create role kommerce login createdb createrole password '{password}'")
     else:
         _psql(s, f"alter role kommerce password '{password}'")
+    existing = _psql(s, "select string_agg(datname, ',') from pg_database").split(",")
     for db in ("kommerce", "mlflow"):
-        if _psql(s, f"select 1 from pg_database where datname='{db}'") != "1":  # noqa: S608 (db is a literal)
+        if db not in existing:
             _psql(s, f"create database {db} owner kommerce")
 
 
