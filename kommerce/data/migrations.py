@@ -2,7 +2,7 @@
 
 Every service keeps `services/<name>/migrations/` (an Alembic script directory whose env.py
 calls `run_env`). The version table lives in the service's own schema, so services migrate
-independently. `kommerce db upgrade NAME` and service start-up both use `upgrade()`.
+independently. Services call `upgrade()` at start-up (from a worker thread: Alembic is blocking).
 """
 
 from __future__ import annotations
