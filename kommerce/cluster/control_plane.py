@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import ssl
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from kommerce.cluster.pki import Pki, kubeconfig
 from kommerce.paths import state_dir
 from kommerce.runtime.component import Component
+from kommerce.runtime.probes import http_ok
 from kommerce.stack.config import port_offset
 from kommerce.tools.catalog import tool_path
 
@@ -88,19 +88,7 @@ def _tls_context(*, client: str | None = "admin", verify: bool = True) -> ssl.SS
 
 
 def https_ok(url: str, *, verify: bool = True) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3, context=_tls_context(verify=verify)) as resp:  # noqa: S310 (https URLs we build)  # nosec B310
-            return int(resp.status) == 200
-    except Exception:
-        return False
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 (loopback URLs we build)  # nosec B310
-            return int(resp.status) == 200
-    except Exception:
-        return False
+    return http_ok(url, context=_tls_context(verify=verify))
 
 
 def _etcd(c: Component) -> list[str]:
@@ -212,7 +200,7 @@ def components() -> list[Component]:
             base=base,
             ports=(cport("etcd"), cport("etcd-peer")),
             argv_fn=_etcd,
-            health_fn=lambda c: _http_ok(f"http://127.0.0.1:{cport('etcd')}/health"),
+            health_fn=lambda c: http_ok(f"http://127.0.0.1:{cport('etcd')}/health"),
         ),
         Component(
             name="kube-apiserver",
@@ -252,7 +240,7 @@ def components() -> list[Component]:
             ports=(cport("kwok"),),
             needs=("kube-apiserver",),
             argv_fn=_kwok,
-            health_fn=lambda c: _http_ok(f"http://127.0.0.1:{cport('kwok')}/healthz"),
+            health_fn=lambda c: http_ok(f"http://127.0.0.1:{cport('kwok')}/healthz"),
         ),
     ]
 

@@ -13,22 +13,14 @@ import pwd
 import shutil
 import subprocess
 import sys
-import urllib.request
 import uuid
 from pathlib import Path
 
 from kommerce.runtime.component import Component
-from kommerce.runtime.procs import ProcessError, tcp_open
+from kommerce.runtime.probes import http_ok, tcp_open
+from kommerce.runtime.procs import ProcessError
 from kommerce.stack import config
 from kommerce.tools.catalog import tool_path
-
-
-def http_ok(url: str, *, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback URLs we build)  # nosec B310
-            return 200 <= int(resp.status) < 300
-    except Exception:
-        return False
 
 
 def ensure_owned(path: Path, user: str) -> None:
