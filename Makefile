@@ -54,7 +54,7 @@ status: venv ## Show the stack and cluster
 	-$(KOMMERCE) cluster status
 
 test: tools ## Run the whole suite (starts and stops its own stack and cluster)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 test-unit: venv ## Unit tests only (no servers)
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
