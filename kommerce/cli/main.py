@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kommerce.cli.cluster import cluster
+from kommerce.cli.crds import crds
 from kommerce.cli.doctor import doctor
 from kommerce.cli.service import service
 from kommerce.cli.stack import stack
@@ -22,6 +23,7 @@ cli.add_command(stack)
 cli.add_command(cluster)
 cli.add_command(service)
 cli.add_command(doctor)
+cli.add_command(crds)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""kommerce.io/v1alpha1 resource models."""
