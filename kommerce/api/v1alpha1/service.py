@@ -76,8 +76,14 @@ class HttpProbe(ApiModel):
 class Probes(ApiModel):
     """Kubernetes probes; every Kommerce service serves /healthz and /readyz."""
 
-    liveness: HttpProbe = Field(default_factory=lambda: HttpProbe(path="/healthz"))
-    readiness: HttpProbe = Field(default_factory=lambda: HttpProbe(path="/readyz"))
+    liveness: HttpProbe = Field(
+        default_factory=lambda: HttpProbe(path="/healthz"),
+        description="Restart the container when this fails (default GET /healthz).",
+    )
+    readiness: HttpProbe = Field(
+        default_factory=lambda: HttpProbe(path="/readyz"),
+        description="Take the pod out of the Service while this fails (default GET /readyz).",
+    )
 
 
 class Database(ApiModel):
@@ -157,8 +163,12 @@ class LatencyObjective(ApiModel):
 class Monitoring(ApiModel):
     """Service level objectives; burn-rate alerts are generated from them."""
 
-    availability: AvailabilityObjective | None = Field(default=None)
-    latency: LatencyObjective | None = Field(default=None)
+    availability: AvailabilityObjective | None = Field(
+        default=None, description="Share of requests that must succeed."
+    )
+    latency: LatencyObjective | None = Field(
+        default=None, description="Share of requests that must be faster than a threshold."
+    )
 
 
 class ServiceSpec(ApiModel):
