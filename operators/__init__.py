@@ -1,0 +1,1 @@
+"""Kopf operators reconciling the kommerce.io custom resources (one package per resource)."""

@@ -9,11 +9,14 @@ running (then they are left as found) or `KOMMERCE_TEST_KEEP=1`.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
+from kommerce.kube import api_client
 from kommerce.paths import state_dir
 
 TEST_OFFSET = os.environ.get("KOMMERCE_TEST_PORT_OFFSET", "100")
@@ -70,3 +73,22 @@ def kubeconfig(isolated_env: None) -> Iterator[Path]:
     yield cp.kubeconfig_path()
     if started and os.environ.get("KOMMERCE_TEST_KEEP") != "1":
         orchestrate.down(cp.components(), say=print, what="test cluster")
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig: Path) -> Iterator[client.ApiClient]:
+    with api_client(kubeconfig) as api:
+        yield api
+
+
+@pytest.fixture
+def namespace(kube: client.ApiClient) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(kube)
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})  # type: ignore[arg-type]
+    yield name
+    try:
+        core.delete_namespace(name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise

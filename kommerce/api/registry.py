@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from kommerce.api.crd import ResourceDefinition, custom_resource_definition
+from kommerce.api.peering import PEERING_CRD
 from kommerce.api.reference import reference
 from kommerce.api.v1alpha1.service import SERVICE
 from kommerce.paths import REPO_ROOT
@@ -24,6 +25,9 @@ def rendered() -> dict[Path, str]:
         + yaml.safe_dump(custom_resource_definition(r), sort_keys=False, width=100)
         for r in RESOURCES
     }
+    files[CRD_DIR / "clusterkopfpeerings.kopf.dev.yaml"] = HEADER + yaml.safe_dump(
+        PEERING_CRD, sort_keys=False, width=100
+    )
     files.update({REFERENCE_DIR / f"{r.plural}.md": reference(r) for r in RESOURCES})
     return files
 

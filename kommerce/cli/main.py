@@ -7,6 +7,7 @@ import click
 from kommerce.cli.cluster import cluster
 from kommerce.cli.crds import crds
 from kommerce.cli.doctor import doctor
+from kommerce.cli.operator import operator
 from kommerce.cli.service import service
 from kommerce.cli.stack import stack
 from kommerce.cli.tools import tools
@@ -24,6 +25,7 @@ cli.add_command(cluster)
 cli.add_command(service)
 cli.add_command(doctor)
 cli.add_command(crds)
+cli.add_command(operator)
 
 
 def main() -> None:

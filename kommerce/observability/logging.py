@@ -42,11 +42,22 @@ class JsonFormatter(logging.Formatter):
         if (tid := trace_id_var.get()) is not None:
             entry["trace_id"] = tid
         for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and not key.startswith("_") and _plain(value):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         return json.dumps(entry, default=str)
+
+
+def _plain(value: Any) -> bool:
+    """Only data goes into a log line; objects some libraries attach (settings...) do not."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def configure_logging(*, service: str, level: str = "INFO", fmt: str = "json") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,23 +11,9 @@ import pytest
 from kubernetes import client
 
 from kommerce.tools.catalog import tool_path
-from tests.helpers import kommerce
+from tests.helpers import eventually, kommerce
 
 pytestmark = pytest.mark.cluster
-
-
-def eventually(check: Callable[[], Any], *, timeout: float = 60, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except client.ApiException as exc:
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
 
 
 def gone(read: Callable[[], Any]) -> bool:

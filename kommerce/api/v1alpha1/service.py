@@ -17,6 +17,12 @@ from kommerce.api.crd import PrinterColumn, ResourceDefinition
 from kommerce.api.v1alpha1.common import ApiModel, DeletionPolicy, ResourceStatus
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+UNIQUE_PORT_NAMES = (
+    "!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.name == p.name))"
+)
+UNIQUE_PORT_NUMBERS = (
+    "!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.port == p.port))"
+)
 QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 
 
@@ -182,11 +188,11 @@ class ServiceSpec(ApiModel):
                     "message": "set either replicas or autoscaling, not both",
                 },
                 {
-                    "rule": "self.ports.all(p, self.ports.exists_one(q, q.name == p.name))",
+                    "rule": UNIQUE_PORT_NAMES,
                     "message": "port names must be unique",
                 },
                 {
-                    "rule": "self.ports.all(p, self.ports.exists_one(q, q.port == p.port))",
+                    "rule": UNIQUE_PORT_NUMBERS,
                     "message": "port numbers must be unique",
                 },
             ]

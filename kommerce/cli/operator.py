@@ -1,0 +1,132 @@
+"""`kommerce operator run`: the Kopf operators, out of cluster, against the local cluster."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+import yaml
+
+from kommerce.api.registry import CRD_DIR
+from kommerce.kube import api_client, kubeconfig_from_env
+
+PEERING = "kommerce"
+
+
+def _kubeconfig() -> Path:
+    configured = kubeconfig_from_env()
+    if configured:
+        return configured
+    from kommerce.cluster.control_plane import kubeconfig_path
+
+    return kubeconfig_path()
+
+
+def install_crds(kubeconfig: Path) -> None:
+    """Apply crds/ (server-side) and wait until every CRD is Established."""
+    from kubernetes import client
+
+    from operators.apply import Applier
+
+    with api_client(kubeconfig) as api:
+        applier = Applier(api)
+        names = []
+        for path in sorted(CRD_DIR.glob("*.yaml")):
+            crd = yaml.safe_load(path.read_text())
+            applier.apply_sync(crd)
+            names.append(crd["metadata"]["name"])
+        ext = client.ApiextensionsV1Api(api)
+        deadline = time.monotonic() + 60
+        for name in names:
+            while True:
+                crd = ext.read_custom_resource_definition(name)
+                conds = crd.status.conditions if crd.status else None
+                if any(c.type == "Established" and c.status == "True" for c in conds or []):
+                    break
+                if time.monotonic() > deadline:
+                    raise click.ClickException(f"CRD {name} did not become Established in 60s")
+                time.sleep(0.5)
+        Applier(api).apply_sync(
+            {
+                "apiVersion": "kopf.dev/v1",
+                "kind": "ClusterKopfPeering",
+                "metadata": {"name": PEERING},
+            }
+        )
+
+
+@click.group()
+def operator() -> None:
+    """The Kopf operators that reconcile kommerce.io resources."""
+
+
+@operator.command("install-crds")
+def install_crds_command() -> None:
+    """Apply crds/ to the cluster and wait until they are served."""
+    kubeconfig = _kubeconfig()
+    install_crds(kubeconfig)
+    click.echo(f"CRDs installed ({kubeconfig})")
+
+
+@operator.command("run")
+@click.option(
+    "--peering/--no-peering",
+    default=True,
+    show_default=True,
+    help="Coordinate with other replicas so only one is active.",
+)
+@click.option("--priority", type=int, default=0, help="Peering priority (highest is active).")
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=8090,
+    show_default=True,
+    help="Prometheus metrics on 127.0.0.1 (0: off).",
+)
+@click.option("--namespace", "namespaces", multiple=True, help="Watch only these namespaces.")
+@click.option(
+    "--install-crds/--no-install-crds",
+    "crds_first",
+    default=True,
+    show_default=True,
+    help="Apply crds/ before starting.",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+def run(
+    peering: bool,
+    priority: int,
+    metrics_port: int,
+    namespaces: tuple[str, ...],
+    crds_first: bool,
+    log_level: str,
+) -> None:
+    """Run the operators in the foreground (SIGTERM/Ctrl-C stops them gracefully)."""
+    import kopf
+
+    kubeconfig = _kubeconfig()
+    if not kubeconfig.exists():
+        click.echo(
+            f"error: no kubeconfig at {kubeconfig}; start the local cluster with "
+            "`kommerce cluster up` or set KUBECONFIG",
+            err=True,
+        )
+        sys.exit(1)
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    if crds_first:
+        install_crds(kubeconfig)
+    import operators.runtime
+    import operators.service.handlers  # noqa: F401 - registers the handlers
+
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=not peering,
+        peering_name=PEERING if peering else None,
+        priority=priority,
+        memo=kopf.Memo(
+            options={"peering": peering, "metrics_port": metrics_port, "log_level": log_level}
+        ),
+    )

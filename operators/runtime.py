@@ -1,0 +1,61 @@
+"""Operator process setup: settings, logging, clients, peering and metrics.
+
+Only one operator replica may act at a time (there are no per-object locks between
+processes), so peering is on: replicas with the same peering name see each other and all but
+the highest-priority one pause. Every API call and watch has a timeout, so a lost connection
+is noticed and retried instead of silently stalling handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from kommerce.kube import api_client, kubeconfig_from_env
+from kommerce.observability.logging import configure_logging
+from operators.apply import Applier
+from operators.labels import MANAGER
+
+PEERING_NAME = "kommerce"
+
+
+def configure(settings: kopf.OperatorSettings, *, peering: bool) -> None:
+    settings.persistence.finalizer = "kommerce.io/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kommerce.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kommerce.io", key="last-handled-configuration"
+    )
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.execution.max_workers = 8
+    if peering:
+        settings.peering.name = PEERING_NAME
+        settings.peering.mandatory = True
+        settings.peering.clusterwide = True
+    else:
+        settings.peering.standalone = True
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Authenticate from the kubeconfig (KUBECONFIG) or, in a pod, the service account."""
+    return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    options = memo.get("options", {})
+    configure_logging(service=MANAGER, level=options.get("log_level", "INFO"))
+    configure(settings, peering=options.get("peering", True))
+    memo["applier"] = Applier(api_client(kubeconfig_from_env()))
+    port = options.get("metrics_port")
+    if port:
+        start_http_server(port, addr="127.0.0.1")

@@ -1,0 +1,1 @@
+"""The `Service` operator: a declared service becomes a running, wired workload."""
