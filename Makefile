@@ -35,6 +35,7 @@ tools: venv ## Install the pinned third-party tools into the cache (idempotent)
 run: tools ## Start the local stack and cluster, print what runs where
 	$(KOMMERCE) stack up
 	$(KOMMERCE) cluster up
+	$(KOMMERCE) operator up
 	@echo
 	@echo "==> the platform is running"
 	@$(KOMMERCE) cluster status || true
@@ -43,9 +44,12 @@ run: tools ## Start the local stack and cluster, print what runs where
 	@$(KOMMERCE) stack env
 	@echo "export KUBECONFIG=$$($(KOMMERCE) cluster kubeconfig)"
 	@echo
+	@echo "Operator: metrics http://127.0.0.1:18090/metrics, log $${KOMMERCE_STATE:-$$HOME/.local/state/kommerce}/platform/logs/operator.log"
+	@echo "Declare a service: kubectl apply -f <Service YAML> (see docs/reference/services.md)"
 	@echo "Run a service: $(KOMMERCE) service run platform-api    Stop everything: make down"
 
-down: venv ## Stop the cluster and the stack
+down: venv ## Stop the operator, the cluster and the stack
+	$(KOMMERCE) operator down
 	$(KOMMERCE) cluster down
 	$(KOMMERCE) stack down
 

@@ -12,6 +12,10 @@ import yaml
 
 from kommerce.api.registry import CRD_DIR
 from kommerce.kube import api_client, kubeconfig_from_env
+from kommerce.runtime import orchestrate
+from kommerce.runtime.component import Component
+from kommerce.runtime.orchestrate import OrchestrationError
+from kommerce.runtime.probes import http_ok
 
 PEERING = "kommerce"
 
@@ -58,9 +62,50 @@ def install_crds(kubeconfig: Path) -> None:
         )
 
 
+def supervised() -> Component:
+    """The operator as a background process of the local platform (`operator up|down`)."""
+    from kommerce.paths import state_dir
+    from kommerce.stack.config import port_offset
+
+    metrics_port = 18090 + port_offset()
+    return Component(
+        name="operator",
+        base=state_dir() / "platform",
+        ports=(metrics_port,),
+        argv_fn=lambda c: [
+            sys.executable,
+            "-m",
+            "kommerce.cli",
+            "operator",
+            "run",
+            "--metrics-port",
+            str(metrics_port),
+        ],
+        env_fn=lambda c: {"KUBECONFIG": str(_kubeconfig())},
+        health_fn=lambda c: http_ok(f"http://127.0.0.1:{metrics_port}/metrics"),
+        start_timeout=90,
+    )
+
+
 @click.group()
 def operator() -> None:
     """The Kopf operators that reconcile kommerce.io resources."""
+
+
+@operator.command("up")
+def up() -> None:
+    """Start the operator in the background (logs under the state dir); idempotent."""
+    try:
+        orchestrate.up([supervised()], say=click.echo, what="operator")
+    except OrchestrationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@operator.command("down")
+def down() -> None:
+    """Stop the background operator."""
+    orchestrate.down([supervised()], say=click.echo, what="operator")
 
 
 @operator.command("install-crds")
