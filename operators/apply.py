@@ -9,6 +9,7 @@ in worker threads with request timeouts.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from kubernetes import client
@@ -18,16 +19,25 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from operators.labels import MANAGER
 
 REQUEST_TIMEOUT = 15
+DISCOVERY_MAX_AGE = 15.0
 
 
 class Applier:
     def __init__(self, api: client.ApiClient) -> None:
         self._dynamic = DynamicClient(api)  # type: ignore[no-untyped-call]
+        self._discovered_at = time.monotonic()
+
+    def _refresh_discovery(self, *, max_age: float = DISCOVERY_MAX_AGE) -> None:
+        """Forget cached API discovery (kinds come and go as CRDs are installed/removed)."""
+        if time.monotonic() - self._discovered_at >= max_age:
+            self._dynamic.resources.invalidate_cache()
+            self._discovered_at = time.monotonic()
 
     def _resource(self, api_version: str, kind: str) -> Any:
         return self._dynamic.resources.get(api_version=api_version, kind=kind)
 
     def has_kind(self, api_version: str, kind: str) -> bool:
+        self._refresh_discovery()
         try:
             self._resource(api_version, kind)
         except Exception:
@@ -36,14 +46,18 @@ class Applier:
 
     def apply_sync(self, manifest: dict[str, Any]) -> dict[str, Any]:
         resource = self._resource(manifest["apiVersion"], manifest["kind"])
-        result = resource.server_side_apply(
-            body=manifest,
-            name=manifest["metadata"]["name"],
-            namespace=manifest["metadata"].get("namespace"),
-            field_manager=MANAGER,
-            force_conflicts=True,
-            _request_timeout=REQUEST_TIMEOUT,
-        )
+        try:
+            result = resource.server_side_apply(
+                body=manifest,
+                name=manifest["metadata"]["name"],
+                namespace=manifest["metadata"].get("namespace"),
+                field_manager=MANAGER,
+                force_conflicts=True,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except NotFoundError:
+            self._refresh_discovery(max_age=0)  # the kind itself went away (CRD deleted)
+            raise
         applied: dict[str, Any] = result.to_dict()
         return applied
 
@@ -67,6 +81,9 @@ class Applier:
         except NotFoundError:
             return False
         return True
+
+    async def has_kind_async(self, api_version: str, kind: str) -> bool:
+        return await asyncio.to_thread(self.has_kind, api_version, kind)
 
     async def apply(self, manifest: dict[str, Any]) -> dict[str, Any]:
         return await asyncio.to_thread(self.apply_sync, manifest)

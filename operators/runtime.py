@@ -16,8 +16,11 @@ from prometheus_client import start_http_server
 
 from kommerce.kube import api_client, kubeconfig_from_env
 from kommerce.observability.logging import configure_logging
+from kommerce.settings import KommerceSettings
 from operators.apply import Applier
 from operators.labels import MANAGER
+from operators.service.externals import Kafka, Postgres
+from operators.service.handlers import Backing
 
 PEERING_NAME = "kommerce"
 
@@ -44,6 +47,14 @@ def configure(settings: kopf.OperatorSettings, *, peering: bool) -> None:
         settings.peering.standalone = True
 
 
+def backing_from_settings(settings: KommerceSettings) -> Backing:
+    """The servers external resources live on: the shared KOMMERCE_* connection settings."""
+    return Backing(
+        postgres=Postgres(str(settings.database_url)) if settings.database_url else None,
+        kafka=Kafka(settings.kafka_bootstrap) if settings.kafka_bootstrap else None,
+    )
+
+
 @kopf.on.login()
 def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """Authenticate from the kubeconfig (KUBECONFIG) or, in a pod, the service account."""
@@ -56,6 +67,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     configure_logging(service=MANAGER, level=options.get("log_level", "INFO"))
     configure(settings, peering=options.get("peering", True))
     memo["applier"] = Applier(api_client(kubeconfig_from_env()))
+    memo["backing"] = backing_from_settings(KommerceSettings())
     port = options.get("metrics_port")
     if port:
         start_http_server(port, addr="127.0.0.1")

@@ -1,28 +1,52 @@
-"""Kopf handlers for `Service`: apply children, observe them, write status.
+"""Kopf handlers for `Service`: external resources, children, status.
 
 Every trigger (create, update, resume after an operator restart, and a periodic timer for
 drift correction) runs the same level-triggered `reconcile`, so the outcome depends only on
-the spec and the cluster, never on which event arrived.
+the spec and the cluster, never on which event arrived. Deletion runs behind a finalizer and
+follows `deletionPolicy` for what Kubernetes cannot garbage-collect itself.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
 from kommerce.api.crd import GROUP, VERSION
+from kommerce.api.v1alpha1.common import DeletionPolicy
 from kommerce.api.v1alpha1.service import ServiceSpec
 from operators import conditions, metrics
 from operators.apply import Applier
-from operators.service import children, status
+from operators.service import children, externals, monitoring, status
 
 PLURAL = "services"
 KIND = "Service"
 RESYNC_SECONDS = 10.0
+MONITORING_SKIPPED = (
+    "monitoring.coreos.com CRDs are not installed: ServiceMonitor and PrometheusRule skipped"
+)
 log = logging.getLogger("kommerce.operator.service")
+
+
+@dataclass
+class Backing:
+    """Connections to the servers external resources live on (None: not configured)."""
+
+    postgres: externals.Postgres | None
+    kafka: externals.Kafka | None
+
+
+@dataclass
+class ExternalState:
+    secret_names: list[str] = field(default_factory=list)
+    database: str | None = None
+    credentials_secret: str | None = None
+    topics: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 def _desired_replicas(spec: ServiceSpec) -> int:
@@ -31,10 +55,62 @@ def _desired_replicas(spec: ServiceSpec) -> int:
     return 1 if spec.replicas is None else spec.replicas
 
 
+def credentials_secret_name(name: str) -> str:
+    return f"{name}-db"
+
+
+async def _existing_password(applier: Applier, name: str, namespace: str) -> str | None:
+    secret = await applier.get("v1", "Secret", credentials_secret_name(name), namespace)
+    encoded = ((secret or {}).get("data") or {}).get("PGPASSWORD")
+    return base64.b64decode(encoded).decode() if encoded else None
+
+
+async def ensure_externals(
+    *, owner: children.Owner, spec: ServiceSpec, applier: Applier, backing: Backing
+) -> ExternalState:
+    state = ExternalState()
+    if spec.dependencies.database is not None:
+        db_name = externals.database_name(namespace=owner.namespace, name=owner.name, spec=spec)
+        if backing.postgres is None:
+            state.errors.append("the operator has no database (set KOMMERCE_DATABASE_URL)")
+        else:
+            try:
+                password = await _existing_password(applier, owner.name, owner.namespace)
+                creds = await backing.postgres.ensure(
+                    database=db_name,
+                    password=password or externals.new_password(),
+                    extensions=spec.dependencies.database.extensions,
+                )
+                secret_name = credentials_secret_name(owner.name)
+                await applier.apply(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Secret",
+                        "type": "Opaque",
+                        "metadata": owner.metadata(secret_name),
+                        "stringData": creds.secret_data(),
+                    }
+                )
+                state.database, state.credentials_secret = db_name, secret_name
+                state.secret_names.append(secret_name)
+            except externals.BackingServerError as exc:
+                state.errors.append(str(exc))
+    if spec.dependencies.topics:
+        if backing.kafka is None:
+            state.errors.append("the operator has no Kafka (set KOMMERCE_KAFKA_BOOTSTRAP)")
+        else:
+            try:
+                state.topics = await backing.kafka.ensure(spec.dependencies.topics)
+            except externals.BackingServerError as exc:
+                state.errors.append(str(exc))
+    return state
+
+
 async def reconcile(
-    *, body: kopf.Body, applier: Applier, patch: kopf.Patch, event: bool = True
+    *, body: kopf.Body, applier: Applier, backing: Backing, patch: kopf.Patch
 ) -> None:
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    generation = body["metadata"].get("generation")
     with metrics.reconcile_timer(KIND):
         try:
             spec = ServiceSpec.model_validate(dict(body.get("spec", {})))
@@ -43,11 +119,23 @@ async def reconcile(
             patch.status["conditions"] = conditions.merge(
                 list(body.get("status", {}).get("conditions", [])),
                 [conditions.Observed("Ready", False, "InvalidSpec", str(exc)[:1000])],
-                generation=body["metadata"].get("generation"),
+                generation=generation,
             )
             raise kopf.PermanentError(f"invalid spec: {exc}") from exc
         owner = children.Owner(name=name, namespace=namespace, body=dict(body))
-        desired = children.children(owner, spec, secret_names=[])
+        ext = await ensure_externals(owner=owner, spec=spec, applier=applier, backing=backing)
+        for error in ext.errors:
+            metrics.ERRORS.labels(KIND, "DependencyUnavailable").inc()
+            log.warning("external dependency unavailable", extra={"service": name, "error": error})
+        desired = children.children(owner, spec, secret_names=ext.secret_names)
+        notes: list[str] = []
+        if await applier.has_kind_async(monitoring.MONITORING_GROUP, "ServiceMonitor"):
+            desired.append(monitoring.service_monitor(owner, spec))
+            rule = monitoring.prometheus_rule(owner, spec)
+            if rule:
+                desired.append(rule)
+        else:
+            notes.append(MONITORING_SKIPPED)
         apply_error = None
         try:
             for manifest in desired:
@@ -64,35 +152,49 @@ async def reconcile(
             apply_error=apply_error,
             deployment_status=(deployment or {}).get("status"),
             desired_replicas=_desired_replicas(spec),
+            external_errors=ext.errors,
         )
         previous = dict(body.get("status", {}))
         new_conditions = conditions.merge(
             list(previous.get("conditions", [])),
             status.conditions(observation),
-            generation=body["metadata"].get("generation"),
+            generation=generation,
         )
-        patch.status["observedGeneration"] = body["metadata"].get("generation")
+        patch.status["observedGeneration"] = generation
         patch.status["conditions"] = new_conditions
         patch.status["readyReplicas"] = int(
             (observation.deployment_status or {}).get("readyReplicas") or 0
         )
         patch.status["endpoint"] = children.endpoint(owner, spec)
-        if event:
-            was_ready = any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in previous.get("conditions", [])
-            )
-            ready = new_conditions[0]
-            if ready["status"] == "True" and not was_ready:
-                kopf.info(body, reason="Ready", message=ready["message"])
-        if apply_error:
+        patch.status["database"] = ext.database
+        patch.status["credentialsSecret"] = ext.credentials_secret
+        patch.status["topics"] = ext.topics
+        patch.status["notes"] = notes
+        _post_transitions(body, previous, new_conditions)
+        if apply_error or ext.errors:
             metrics.RETRIES.labels(KIND).inc()
-            raise kopf.TemporaryError(f"apply failed: {apply_error}", delay=5)
+            raise kopf.TemporaryError("; ".join(filter(None, [apply_error, *ext.errors])), delay=5)
 
 
-def _applier(memo: kopf.Memo) -> Applier:
+def _post_transitions(
+    body: kopf.Body, previous: dict[str, Any], new_conditions: list[dict[str, Any]]
+) -> None:
+    before = {c.get("type"): c.get("status") for c in previous.get("conditions", [])}
+    for cond in new_conditions:
+        if before.get(cond["type"]) == cond["status"]:
+            continue
+        if cond["type"] == "Ready" and cond["status"] == "True":
+            kopf.info(body, reason="Ready", message=cond["message"])
+        elif cond["type"] == "Degraded" and cond["status"] == "True":
+            kopf.warn(body, reason=cond["reason"], message=cond["message"])
+        elif cond["type"] == "Degraded" and before.get("Degraded") == "True":
+            kopf.info(body, reason="Recovered", message="dependencies are reachable again")
+
+
+def _memo(memo: kopf.Memo) -> tuple[Applier, Backing]:
     applier: Applier = memo["applier"]
-    return applier
+    backing: Backing = memo["backing"]
+    return applier, backing
 
 
 @kopf.on.create(GROUP, VERSION, PLURAL)
@@ -102,12 +204,44 @@ async def on_change(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: An
     kopf.info(
         body,
         reason="Reconciling",
-        message=f"applying children for generation {body['metadata'].get('generation')}",
+        message=f"applying generation {body['metadata'].get('generation')}",
     )
-    await reconcile(body=body, applier=_applier(memo), patch=patch)
+    applier, backing = _memo(memo)
+    await reconcile(body=body, applier=applier, backing=backing, patch=patch)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=2.0)
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    """Drift correction and status refresh: children edited or deleted by hand come back."""
-    await reconcile(body=body, applier=_applier(memo), patch=patch)
+    """Drift correction and status refresh; also how a recovered dependency is noticed."""
+    applier, backing = _memo(memo)
+    await reconcile(body=body, applier=applier, backing=backing, patch=patch)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Children go by garbage collection; the database and topics follow deletionPolicy."""
+    backing = _memo(memo)[1]
+    try:
+        spec = ServiceSpec.model_validate(dict(body.get("spec", {})))
+    except ValidationError:
+        return
+    name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
+    if spec.deletion_policy != DeletionPolicy.DELETE:
+        kopf.info(
+            body, reason="Retained", message="deletionPolicy Retain: database and topics are kept"
+        )
+        return
+    try:
+        if spec.dependencies.database is not None and backing.postgres is not None:
+            db_name = externals.database_name(namespace=namespace, name=name, spec=spec)
+            await backing.postgres.drop(db_name)
+            kopf.info(body, reason="DatabaseDropped", message=f"dropped database {db_name}")
+        if spec.dependencies.topics and backing.kafka is not None:
+            await backing.kafka.delete([t.name for t in spec.dependencies.topics])
+            kopf.info(
+                body,
+                reason="TopicsDeleted",
+                message=", ".join(t.name for t in spec.dependencies.topics),
+            )
+    except externals.BackingServerError as exc:
+        raise kopf.TemporaryError(f"cannot clean up yet: {exc}", delay=10) from exc

@@ -48,7 +48,7 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="session")
 def operator(
-    kubeconfig: Path, operator_log: Path, metrics_port: int
+    kubeconfig: Path, operator_log: Path, metrics_port: int, stack_env: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
     with operator_process(
         kubeconfig, operator_log, "--no-peering", "--metrics-port", str(metrics_port)

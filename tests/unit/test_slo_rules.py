@@ -18,23 +18,29 @@ pytestmark = pytest.mark.unit
 
 
 def _spec(**monitoring_spec: Any) -> ServiceSpec:
-    return ServiceSpec.model_validate({"image": "x", "version": "1",
-                                       "monitoring": monitoring_spec})
+    return ServiceSpec.model_validate({"image": "x", "version": "1", "monitoring": monitoring_spec})
 
 
 def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
     promtool = tool_path("promtool")
     if not promtool.exists():
         pytest.skip("promtool not installed: kommerce tools install prometheus")
-    return subprocess.run([str(promtool), *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [str(promtool), *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_no_objectives_no_rules() -> None:
     assert monitoring.rule_groups("order", _spec()) == []
-    owner = Owner(name="order", namespace="shop",
-                  body={"apiVersion": "kommerce.io/v1alpha1", "kind": "Service",
-                        "metadata": {"name": "order", "uid": "u"}})
+    owner = Owner(
+        name="order",
+        namespace="shop",
+        body={
+            "apiVersion": "kommerce.io/v1alpha1",
+            "kind": "Service",
+            "metadata": {"name": "order", "uid": "u"},
+        },
+    )
     assert monitoring.prometheus_rule(owner, _spec()) is None
 
 
@@ -45,8 +51,10 @@ def test_latency_threshold_rounds_up_to_a_bucket() -> None:
 
 
 def test_promtool_accepts_generated_rules(tmp_path: Path) -> None:
-    groups = monitoring.rule_groups("order", _spec(
-        availability={"objective": 99.9}, latency={"thresholdMs": 300, "objective": 99}))
+    groups = monitoring.rule_groups(
+        "order",
+        _spec(availability={"objective": 99.9}, latency={"thresholdMs": 300, "objective": 99}),
+    )
     path = tmp_path / "rules.yml"
     path.write_text(yaml.safe_dump({"groups": groups}))
     result = _promtool("check", "rules", str(path))
@@ -68,17 +76,32 @@ def test_burn_rate_alert_fires_on_errors_and_not_on_health(tmp_path: Path) -> No
     ]
 
     def case(input_series: list[dict[str, str]], expected: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"interval": "1m", "input_series": input_series,
-                "alert_rule_test": [{"eval_time": "90m", "alertname": "KommerceSLOErrorsBudgetBurn",
-                                     "exp_alerts": expected}]}
+        return {
+            "interval": "1m",
+            "input_series": input_series,
+            "alert_rule_test": [
+                {
+                    "eval_time": "90m",
+                    "alertname": "KommerceSLOErrorsBudgetBurn",
+                    "exp_alerts": expected,
+                }
+            ],
+        }
 
     # 20% errors for 90 minutes is over every window's threshold (14.4%, 6%, 1%): all fire.
     alerts = {rule["labels"]["window"]: rule for rule in groups[1]["rules"]}
-    fired = [{"exp_labels": {"severity": sev, "service": "order", "window": w},
-              "exp_annotations": alerts[w]["annotations"]}
-             for sev, w in (("page", "1h"), ("page", "6h"), ("ticket", "3d"))]
-    tests = {"rule_files": ["rules.yml"], "evaluation_interval": "1m",
-             "tests": [case(series, fired), case(healthy, [])]}
+    fired = [
+        {
+            "exp_labels": {"severity": sev, "service": "order", "window": w},
+            "exp_annotations": alerts[w]["annotations"],
+        }
+        for sev, w in (("page", "1h"), ("page", "6h"), ("ticket", "3d"))
+    ]
+    tests = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [case(series, fired), case(healthy, [])],
+    }
     (tmp_path / "test.yml").write_text(yaml.safe_dump(tests))
     result = _promtool("test", "rules", str(tmp_path / "test.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
