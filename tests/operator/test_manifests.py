@@ -42,6 +42,16 @@ def test_local_overlay_reaches_ready(
     operator: subprocess.Popen[bytes], kubeconfig: Path, kube: client.ApiClient
 ) -> None:
     kubectl = [str(tool_path("kubectl")), "--kubeconfig", str(kubeconfig)]
+    core = client.CoreV1Api(kube)
+
+    def namespace_free() -> bool:
+        try:
+            ns = core.read_namespace("kommerce")
+        except client.ApiException as exc:
+            return exc.status == 404
+        return ns.status is None or ns.status.phase != "Terminating"
+
+    eventually(namespace_free, timeout=180, what="a previous kommerce namespace to finish deleting")
     applied = subprocess.run(
         [*kubectl, "apply", "-k", str(REPO / "manifests/overlays/local")],
         capture_output=True,
@@ -74,9 +84,10 @@ def test_local_overlay_reaches_ready(
         deployments = client.AppsV1Api(kube).list_namespaced_deployment("kommerce").items
         assert {d.metadata.name for d in deployments} == EXPECTED  # type: ignore[union-attr]
     finally:
+        # While the operator still runs, so the Services' finalizers are released.
         subprocess.run(
-            [*kubectl, "delete", "namespace", "kommerce", "--wait=false"],
+            [*kubectl, "delete", "namespace", "kommerce", "--timeout=180s"],
             capture_output=True,
-            timeout=60,
+            timeout=200,
             check=False,
         )
