@@ -9,6 +9,7 @@ in worker threads with request timeouts.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -26,15 +27,19 @@ class Applier:
     def __init__(self, api: client.ApiClient) -> None:
         self._dynamic = DynamicClient(api)  # type: ignore[no-untyped-call]
         self._discovered_at = time.monotonic()
+        # The dynamic client's discovery cache is not thread-safe; calls run in many threads.
+        self._discovery_lock = threading.Lock()
 
     def _refresh_discovery(self, *, max_age: float = DISCOVERY_MAX_AGE) -> None:
         """Forget cached API discovery (kinds come and go as CRDs are installed/removed)."""
-        if time.monotonic() - self._discovered_at >= max_age:
-            self._dynamic.resources.invalidate_cache()
-            self._discovered_at = time.monotonic()
+        with self._discovery_lock:
+            if time.monotonic() - self._discovered_at >= max_age:
+                self._dynamic.resources.invalidate_cache()
+                self._discovered_at = time.monotonic()
 
     def _resource(self, api_version: str, kind: str) -> Any:
-        return self._dynamic.resources.get(api_version=api_version, kind=kind)
+        with self._discovery_lock:
+            return self._dynamic.resources.get(api_version=api_version, kind=kind)
 
     def has_kind(self, api_version: str, kind: str) -> bool:
         self._refresh_discovery()
