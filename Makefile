@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench \
         lint fmt typecheck security check lock compose-config clean
 
 help: ## Show this help
@@ -69,6 +69,9 @@ test-integration: tools ## Integration tests against the real stack
 test-cluster: tools ## Tests of the local control plane
 	$(BIN)/pytest -m cluster $(PYTEST_ARGS)
 
+bench: tools ## Benchmarks (not part of make test): BENCH_COUNT Services via the operator vs direct
+	$(BIN)/python -m benchmarks.service_apply --count $${BENCH_COUNT:-200}
+
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -85,8 +88,9 @@ security: venv ## bandit
 
 check: lint typecheck security ## Every static check
 
-lock: venv ## Re-resolve requirements.lock from pyproject.toml
+lock: venv ## Re-resolve requirements.lock (dev) and requirements-runtime.lock (images)
 	$(BIN)/uv pip compile pyproject.toml --extra clients --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -o requirements-runtime.lock
 
 compose-config: tools ## Validate docker-compose.yml with `docker compose config` (compose v2 from the tool cache)
 	$$($(KOMMERCE) tools path docker-compose) -f docker-compose.yml config --quiet

@@ -9,6 +9,7 @@ is noticed and retried instead of silently stalling handlers.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -69,5 +70,5 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["applier"] = Applier(api_client(kubeconfig_from_env()))
     memo["backing"] = backing_from_settings(KommerceSettings())
     port = options.get("metrics_port")
-    if port:
-        start_http_server(port, addr="127.0.0.1")
+    if port:  # loopback locally; the chart sets KOMMERCE_METRICS_BIND=0.0.0.0 in the pod
+        start_http_server(port, addr=os.environ.get("KOMMERCE_METRICS_BIND", "127.0.0.1"))
