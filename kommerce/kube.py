@@ -36,6 +36,7 @@ def api_client(kubeconfig: Path | None = None) -> client.ApiClient:
             client_configuration=configuration
         )
     configuration.retries = 2
+    configuration.connection_pool_maxsize = 32  # operators call from many worker threads
     return client.ApiClient(configuration)
 
 

@@ -15,7 +15,7 @@ RECONCILE_SECONDS = Histogram(
     "kommerce_operator_reconcile_duration_seconds",
     "Reconcile pass duration",
     ["kind"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 ERRORS = Counter(
     "kommerce_operator_errors_total", "Reconcile errors by kind and reason", ["kind", "reason"]

@@ -8,8 +8,10 @@ is noticed and retried instead of silently stalling handlers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -24,6 +26,7 @@ from operators.service.externals import Kafka, Postgres
 from operators.service.handlers import Backing
 
 PEERING_NAME = "kommerce"
+API_THREADS = 32
 
 
 def configure(settings: kopf.OperatorSettings, *, peering: bool) -> None:
@@ -67,6 +70,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     options = memo.get("options", {})
     configure_logging(service=MANAGER, level=options.get("log_level", "INFO"))
     configure(settings, peering=options.get("peering", True))
+    # Every API call of a reconcile runs in a worker thread (the official client is blocking);
+    # the default pool (cores + 4) would queue hundreds of objects' calls behind each other.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
+    )
     memo["applier"] = Applier(api_client(kubeconfig_from_env()))
     memo["backing"] = backing_from_settings(KommerceSettings())
     port = options.get("metrics_port")

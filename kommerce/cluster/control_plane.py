@@ -247,7 +247,8 @@ def components() -> list[Component]:
 
 def node_manifest(name: str) -> dict[str, Any]:
     """A Node that kwok manages (the annotation selects it) with room for many pods."""
-    resources = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+    # Fake nodes: room for benchmarks (hundreds of pods) without a real kubelet limit.
+    resources = {"cpu": "64", "memory": "512Gi", "pods": "500", "ephemeral-storage": "1Ti"}
     return {
         "apiVersion": "v1",
         "kind": "Node",

@@ -51,6 +51,14 @@ def operator(
     kubeconfig: Path, operator_log: Path, metrics_port: int, stack_env: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
     with operator_process(
-        kubeconfig, operator_log, "--no-peering", "--metrics-port", str(metrics_port)
+        kubeconfig,
+        operator_log,
+        "--no-peering",
+        "--metrics-port",
+        str(metrics_port),
+        # Test namespaces and the manifests' namespace; `solo-*` is left to tests that run
+        # (and kill) an operator of their own.
+        "--namespace=t-*",
+        "--namespace=kommerce",
     ) as proc:
         yield proc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -173,28 +174,50 @@ def test_metrics_count_reconciles(
 
 
 def test_restart_mid_reconcile_converges_without_duplicates(
-    kubeconfig: Path,
-    kube: client.ApiClient,
-    namespace: str,
-    tmp_path: Path,
-    operator: subprocess.Popen[bytes],
+    kubeconfig: Path, kube: client.ApiClient, tmp_path: Path, stack_env: dict[str, str]
 ) -> None:
-    # A second, peered operator is started and killed right after the object appears; the
-    # session's operator (and a restart) must still converge to exactly one set of children.
-    with operator_process(
-        kubeconfig,
-        tmp_path / "victim.log",
-        "--no-peering",
-        "--metrics-port",
-        "0",
-        "--no-install-crds",
-    ) as victim:
-        _create(kube, namespace, _service("order", replicas=2))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-    eventually(lambda: _ready(kube, namespace, "order"), what="Service Ready after the kill")
-    deployments = client.AppsV1Api(kube).list_namespaced_deployment(namespace).items
-    assert [d.metadata.name for d in deployments] == ["order"]  # type: ignore[union-attr]
+    """The only operator for a namespace is SIGKILLed mid-reconcile, restarted, and converges."""
+    namespace = f"solo-{uuid.uuid4().hex[:8]}"
+    core, apps = client.CoreV1Api(kube), client.AppsV1Api(kube)
+    core.create_namespace(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    )  # type: ignore[arg-type]
+    args = ("--no-peering", "--metrics-port", "0", "--no-install-crds", f"--namespace={namespace}")
+    try:
+        with operator_process(kubeconfig, tmp_path / "first.log", *args) as first:
+            _create(
+                kube,
+                namespace,
+                _service("order", replicas=2, config={"a": "1"}, dependencies={"database": {}}),
+            )
+            # Kill as soon as the reconcile has visibly started (its first child exists).
+            eventually(
+                lambda: core.read_namespaced_service_account("order", namespace),
+                timeout=60,
+                what="the first child",
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        with operator_process(kubeconfig, tmp_path / "second.log", *args):
+            eventually(lambda: _ready(kube, namespace, "order"), what="Ready after the restart")
+            assert [d.metadata.name for d in apps.list_namespaced_deployment(namespace).items] == [  # type: ignore[union-attr]
+                "order"
+            ]
+            secrets = [s.metadata.name for s in core.list_namespaced_secret(namespace).items]  # type: ignore[union-attr]
+            assert secrets.count("order-db") == 1
+            client.CustomObjectsApi(kube).delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, "order"
+            )
+            eventually(
+                lambda: (
+                    not client.CustomObjectsApi(kube).list_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL
+                    )["items"]
+                ),
+                what="deletion with the operator up",
+            )
+    finally:
+        core.delete_namespace(namespace)
 
 
 def test_two_peered_operators_one_active(kubeconfig: Path, tmp_path: Path) -> None:
