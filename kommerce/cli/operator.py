@@ -65,7 +65,7 @@ def install_crds(kubeconfig: Path) -> None:
 def supervised() -> Component:
     """The operator as a background process of the local platform (`operator up|down`)."""
     from kommerce.paths import state_dir
-    from kommerce.stack.config import port_offset
+    from kommerce.stack.config import environment, port_offset
 
     metrics_port = 18090 + port_offset()
     return Component(
@@ -81,7 +81,8 @@ def supervised() -> Component:
             "--metrics-port",
             str(metrics_port),
         ],
-        env_fn=lambda c: {"KUBECONFIG": str(_kubeconfig())},
+        # The local platform's operator creates databases and topics on the local stack.
+        env_fn=lambda c: {**environment(), "KUBECONFIG": str(_kubeconfig())},
         health_fn=lambda c: http_ok(f"http://127.0.0.1:{metrics_port}/metrics"),
         start_timeout=90,
     )
