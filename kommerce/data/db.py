@@ -27,14 +27,6 @@ class Base(DeclarativeBase):
     """Declarative base for service models (each service sets `__table_args__` schema)."""
 
 
-def schema_name(service: str) -> str:
-    """`platform-api` -> `platform_api`; refuses names that are not safe identifiers."""
-    schema = service.replace("-", "_")
-    if not _SCHEMA.match(schema):
-        raise ValueError(f"not a valid schema name: {schema!r}")
-    return schema
-
-
 class Database:
     def __init__(
         self, *, url: str, schema: str, pool_size: int = 5, statement_timeout_ms: int = 15_000

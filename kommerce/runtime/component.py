@@ -27,7 +27,6 @@ class Component:
     env_fn: Callable[[Component], dict[str, str]] = field(default=lambda s: {})
     health_fn: Callable[[Component], bool] = field(default=lambda s: tcp_open(s.port))
     after_start_fn: Callable[[Component], None] | None = None
-    stop_fn: Callable[[Component], None] | None = None
 
     @property
     def root(self) -> Path:

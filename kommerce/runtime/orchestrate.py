@@ -59,6 +59,7 @@ def up(selected: list[Component], *, say: Say = print, what: str = "stack") -> l
     """Start the components. Returns the names this call started."""
     started: list[Component] = []
     pending = {s.name: s for s in selected}
+    selected_names = set(pending)
     done: set[str] = set()
     t0 = time.monotonic()
     errors: list[str] = []
@@ -66,7 +67,7 @@ def up(selected: list[Component], *, say: Say = print, what: str = "stack") -> l
         running: dict[str, Future[bool]] = {}
         while pending or running:
             for name, server in list(pending.items()):
-                if all(d in done or d not in {s.name for s in selected} for d in server.needs):
+                if all(d in done or d not in selected_names for d in server.needs):
                     del pending[name]
                     if errors:
                         continue
@@ -114,7 +115,7 @@ def _start_one(server: Component, say: Say) -> bool:
     if server.after_start_fn:
         try:
             server.after_start_fn(server)
-        except ProcessError:
+        except Exception:  # the process runs but is not set up: never leave it behind
             procs.stop(server.pidfile)
             raise
     say(f"  {server.name:<12} healthy in {time.monotonic() - t0:.1f}s (pid {record.pid})")

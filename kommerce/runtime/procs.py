@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HealthCheck = Callable[[], bool]
 
@@ -58,6 +59,24 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return True
     return False
+
+
+@dataclass(frozen=True)
+class RunAs:
+    uid: int
+    gid: int
+    home: str
+
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+
+
+def run_as(user: str | None) -> RunAs | None:
+    """The ids to drop to when running as root for `user` (None: run as ourselves)."""
+    if not user or os.geteuid() != 0:
+        return None
+    entry = pwd.getpwnam(user)
+    return RunAs(uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir)
 
 
 def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -125,11 +144,9 @@ def start(spec: ProcessSpec) -> PidRecord:
     spec.log.parent.mkdir(parents=True, exist_ok=True)
     spec.pidfile.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **spec.env}
-    uid = gid = None
-    if spec.user and os.geteuid() == 0:
-        entry = pwd.getpwnam(spec.user)
-        uid, gid = entry.pw_uid, entry.pw_gid
-        env["HOME"] = entry.pw_dir
+    ids = run_as(spec.user)
+    if ids:
+        env["HOME"] = ids.home
     with spec.log.open("ab") as log:
         log.write(f"\n--- kommerce: starting {spec.name} at {time.ctime()}\n".encode())
         log.flush()
@@ -142,9 +159,7 @@ def start(spec: ProcessSpec) -> PidRecord:
                 env=env,
                 cwd=spec.cwd,
                 start_new_session=True,
-                user=uid,
-                group=gid,
-                extra_groups=[] if uid is not None else None,
+                **(ids.popen_kwargs() if ids else {}),
             )
         except FileNotFoundError as exc:
             raise ProcessError(

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kommerce.runtime.component import Component
 from kommerce.runtime.probes import http_ok, tcp_open
-from kommerce.runtime.procs import ProcessError
+from kommerce.runtime.procs import ProcessError, run_as
 from kommerce.stack import config
 from kommerce.tools.catalog import tool_path
 
@@ -45,13 +45,16 @@ def ensure_owned(path: Path, user: str) -> None:
 
 
 def _run_checked(argv: list[str], *, what: str, log: Path, user: str | None = None) -> None:
-    kwargs: dict[str, object] = {}
-    if user and os.geteuid() == 0:
-        entry = pwd.getpwnam(user)
-        kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    ids = run_as(user)
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as out:
-        result = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, **kwargs)  # type: ignore[call-overload]
+        result = subprocess.run(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=False,
+            **(ids.popen_kwargs() if ids else {}),
+        )
     if result.returncode != 0:
         raise ProcessError(f"{what} failed (exit {result.returncode}); see {log}")
 

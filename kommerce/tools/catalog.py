@@ -6,7 +6,6 @@ Every tool is installed into `<tools>/<name>/<version>/` and is complete only on
 
 from __future__ import annotations
 
-import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +88,3 @@ def tool_path(binary: str, catalog: dict[str, Tool] | None = None) -> Path:
         | {t.name for t in catalog.values() if t.kind == "maven"}
     )
     raise UnknownTool(f"unknown tool {binary!r}; known: {', '.join(known)}")
-
-
-def java_home() -> str | None:
-    """JAVA_HOME for Kafka (Java 17+); None means `java` on PATH is used."""
-    java = shutil.which("java")
-    return str(Path(java).resolve().parent.parent) if java else None

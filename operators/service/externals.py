@@ -112,15 +112,6 @@ class Postgres:
             host=self.host, port=self.port, database=database, user=database, password=password
         )
 
-    async def exists(self, database: str) -> bool:
-        conn = await self._connect()
-        try:
-            return bool(
-                await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
-            )
-        finally:
-            await conn.close()
-
     async def drop(self, database: str) -> None:
         conn = await self._connect()
         try:
