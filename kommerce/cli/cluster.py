@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from kommerce.cli.status_table import echo_status
 from kommerce.cluster import control_plane as cp
 from kommerce.cluster import manager
 from kommerce.runtime import orchestrate
@@ -40,18 +41,14 @@ def down() -> None:
 @cluster.command("status")
 def status() -> None:
     """Each component's pid and health, the server version and nodes. Exit 1 unless healthy."""
-    rows = orchestrate.status(cp.components())
-    for r in rows:
-        health = "healthy" if r.healthy else ("UNHEALTHY" if r.pid else "stopped")
-        rss = f"{r.rss_kib // 1024}M" if r.pid else "-"
-        click.echo(f"{r.name:<24} {r.pid or '-':>8} {r.address:<22} {health:<10} {rss:>8}")
+    all_healthy = echo_status(orchestrate.status(cp.components()), heading="component")
     info = manager.info_or_none()
     if info:
         click.echo(
             f"server {info.version}; nodes {info.ready_nodes}/{info.nodes} Ready; "
             f"kubeconfig {cp.kubeconfig_path()}"
         )
-    if not (info and all(r.healthy for r in rows)):
+    if not (info and all_healthy):
         sys.exit(1)
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
 import yaml
 
 from kommerce.api.registry import CRD_DIR
-from kommerce.kube import api_client, kubeconfig_from_env
+from kommerce.kube import api_client, kubeconfig_from_env, wait_for
 from kommerce.runtime import orchestrate
 from kommerce.runtime.component import Component
 from kommerce.runtime.orchestrate import OrchestrationError
@@ -43,17 +42,21 @@ def install_crds(kubeconfig: Path) -> None:
             applier.apply_sync(crd)
             names.append(crd["metadata"]["name"])
         ext = client.ApiextensionsV1Api(api)
-        deadline = time.monotonic() + 60
-        for name in names:
-            while True:
-                crd = ext.read_custom_resource_definition(name)
-                conds = crd.status.conditions if crd.status else None
-                if any(c.type == "Established" and c.status == "True" for c in conds or []):
-                    break
-                if time.monotonic() > deadline:
-                    raise click.ClickException(f"CRD {name} did not become Established in 60s")
-                time.sleep(0.5)
-        Applier(api).apply_sync(
+
+        def established(name: str) -> bool:
+            crd = ext.read_custom_resource_definition(name)
+            conds = crd.status.conditions if crd.status else None
+            return any(c.type == "Established" and c.status == "True" for c in conds or [])
+
+        try:
+            wait_for(
+                lambda: all(established(n) for n in names),
+                timeout=60,
+                what=f"CRDs {', '.join(names)} to be Established",
+            )
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc)) from exc
+        applier.apply_sync(
             {
                 "apiVersion": "kopf.dev/v1",
                 "kind": "ClusterKopfPeering",

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from kommerce.cli.status_table import echo_status
 from kommerce.runtime import orchestrate
 from kommerce.runtime.orchestrate import OrchestrationError
 from kommerce.stack import config
@@ -47,13 +48,7 @@ def down(names: tuple[str, ...]) -> None:
 
 
 def _print_status() -> bool:
-    rows = orchestrate.status(servers())
-    click.echo(f"{'server':<12} {'pid':>8} {'address':<22} {'health':<10} {'rss':>8}")
-    for r in rows:
-        health = "healthy" if r.healthy else ("UNHEALTHY" if r.pid else "stopped")
-        rss = f"{r.rss_kib // 1024}M" if r.pid else "-"
-        click.echo(f"{r.name:<12} {r.pid or '-':>8} {r.address:<22} {health:<10} {rss:>8}")
-    return all(r.healthy for r in rows)
+    return echo_status(orchestrate.status(servers()), heading="server")
 
 
 @stack.command("status")

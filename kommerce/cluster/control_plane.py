@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import ssl
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -279,15 +278,3 @@ def node_manifest(name: str) -> dict[str, Any]:
             },
         },
     }
-
-
-def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: S110 (transient API errors while it settles)  # nosec B110
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from kubernetes import client
 from kubernetes.client import ApiException
 
 from kommerce.cluster import control_plane as cp
-from kommerce.kube import DEFAULT_TIMEOUT, api_client, node_ready
+from kommerce.kube import (
+    DEFAULT_TIMEOUT,
+    ClusterFacts,
+    api_client,
+    cluster_facts,
+    node_ready,
+    wait_for,
+)
 from kommerce.runtime import orchestrate, procs
 
 Say = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ClusterInfo:
-    version: str
-    nodes: int
-    ready_nodes: int
 
 
 def _all_running() -> bool:
@@ -66,7 +65,7 @@ def ensure_nodes(*, count: int, say: Say = print) -> None:
             ).items
             return sum(node_ready(n) for n in nodes) >= count
 
-        cp.wait_for(all_ready, timeout=90, what=f"{count} kwok nodes to become Ready")
+        wait_for(all_ready, timeout=90, what=f"{count} kwok nodes to become Ready")
         say(f"  {count} node(s) Ready")
 
 
@@ -74,7 +73,7 @@ def _wait_default_service_account(say: Say) -> None:
     """Pods are refused until the controller-manager has made the namespace's service account."""
     with api_client(cp.kubeconfig_path()) as api:
         core = client.CoreV1Api(api)
-        cp.wait_for(
+        wait_for(
             lambda: bool(
                 core.read_namespaced_service_account(
                     "default", "default", _request_timeout=DEFAULT_TIMEOUT
@@ -89,17 +88,13 @@ def down(*, say: Say = print) -> int:
     return orchestrate.down(cp.components(), say=say, what="cluster")
 
 
-def info_or_none() -> ClusterInfo | None:
+def info_or_none() -> ClusterFacts | None:
     try:
         return info()
     except Exception:
         return None
 
 
-def info() -> ClusterInfo:
+def info() -> ClusterFacts:
     with api_client(cp.kubeconfig_path()) as api:
-        version = client.VersionApi(api).get_code(_request_timeout=DEFAULT_TIMEOUT).git_version
-        nodes = client.CoreV1Api(api).list_node(_request_timeout=DEFAULT_TIMEOUT).items
-        return ClusterInfo(
-            version=version, nodes=len(nodes), ready_nodes=sum(node_ready(n) for n in nodes)
-        )
+        return cluster_facts(api)

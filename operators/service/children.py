@@ -35,6 +35,13 @@ class Owner:
         }
 
 
+def desired_replicas(spec: ServiceSpec) -> int:
+    """Replicas the service should run: the autoscaler's floor, or `replicas` (default 1)."""
+    if spec.autoscaling is not None:
+        return spec.autoscaling.min_replicas
+    return 1 if spec.replicas is None else spec.replicas
+
+
 def image_ref(spec: ServiceSpec) -> str:
     last = spec.image.rsplit("/", 1)[-1]
     if "@" in spec.image or ":" in last:
@@ -138,7 +145,7 @@ def deployment(owner: Owner, spec: ServiceSpec, *, secret_names: list[str]) -> M
         },
     }
     if spec.autoscaling is None:
-        body["replicas"] = 1 if spec.replicas is None else spec.replicas
+        body["replicas"] = desired_replicas(spec)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -193,8 +200,7 @@ def autoscaler(owner: Owner, spec: ServiceSpec) -> Manifest | None:
 
 def disruption_budget(owner: Owner, spec: ServiceSpec) -> Manifest | None:
     """Only when more than one replica runs: a PDB on a single replica blocks node drains."""
-    replicas = spec.autoscaling.min_replicas if spec.autoscaling else (spec.replicas or 1)
-    if replicas < 2:
+    if desired_replicas(spec) < 2:
         return None
     return {
         "apiVersion": "policy/v1",

@@ -49,12 +49,6 @@ class ExternalState:
     errors: list[str] = field(default_factory=list)
 
 
-def _desired_replicas(spec: ServiceSpec) -> int:
-    if spec.autoscaling is not None:
-        return spec.autoscaling.min_replicas
-    return 1 if spec.replicas is None else spec.replicas
-
-
 def credentials_secret_name(name: str) -> str:
     return f"{name}-db"
 
@@ -137,21 +131,25 @@ async def reconcile(
         else:
             notes.append(MONITORING_SKIPPED)
         apply_error = None
+        deployment: dict[str, Any] | None = None
         try:
             for manifest in desired:
-                await applier.apply(manifest)
+                applied = await applier.apply(manifest)
+                if manifest["kind"] == "Deployment":
+                    deployment = applied  # the apply response carries the current status
             present = {(m["apiVersion"], m["kind"]) for m in desired}
             for api_version, kind in children.OPTIONAL_KINDS - present:
                 await applier.delete(api_version, kind, name, namespace)
         except Exception as exc:
             apply_error = f"{type(exc).__name__}: {exc}"[:500]
             metrics.ERRORS.labels(KIND, "ApplyFailed").inc()
-        deployment = await applier.get("apps/v1", "Deployment", name, namespace)
+        if deployment is None:  # the apply failed before (or at) the Deployment
+            deployment = await applier.get("apps/v1", "Deployment", name, namespace)
         observation = status.Observation(
             applied=apply_error is None,
             apply_error=apply_error,
             deployment_status=(deployment or {}).get("status"),
-            desired_replicas=_desired_replicas(spec),
+            desired_replicas=children.desired_replicas(spec),
             external_errors=ext.errors,
         )
         previous = dict(body.get("status", {}))

@@ -14,7 +14,7 @@ from kubernetes.config import ConfigException
 from urllib3.exceptions import HTTPError
 
 from kommerce.http.errors import DependencyUnavailable
-from kommerce.kube import api_client, node_ready
+from kommerce.kube import api_client, cluster_facts
 from services.platform_api.models import ClusterInfo
 
 
@@ -36,15 +36,12 @@ class ClusterReader:
         return self._api
 
     def _read(self) -> ClusterInfo:
-        api = self._client()
-        version = client.VersionApi(api).get_code(_request_timeout=self._timeout)
-        nodes = client.CoreV1Api(api).list_node(_request_timeout=self._timeout).items
-        ready = sum(node_ready(n) for n in nodes)
+        facts = cluster_facts(self._client(), timeout=self._timeout)
         return ClusterInfo(
-            server_version=version.git_version,
-            platform=version.platform,
-            nodes=len(nodes),
-            ready_nodes=ready,
+            server_version=facts.version,
+            platform=facts.platform,
+            nodes=facts.nodes,
+            ready_nodes=facts.ready_nodes,
         )
 
     async def info(self) -> ClusterInfo:
