@@ -65,15 +65,13 @@ def _run_checked(argv: list[str], *, what: str, log: Path, user: str | None = No
 def _pg_prepare(s: Component) -> None:
     data = s.root / "data"
     (s.root / "run").mkdir(parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        ensure_owned(s.root, "postgres")
-    if (data / "PG_VERSION").exists():
-        return
-    creds = config.credentials()
+    initialise = not (data / "PG_VERSION").exists()
     pwfile = s.root / "pwfile"
-    pwfile.write_text(creds.postgres_password + "\n")
-    if os.geteuid() == 0:
-        ensure_owned(s.root, "postgres")
+    if initialise:
+        pwfile.write_text(config.credentials().postgres_password + "\n")
+    ensure_owned(s.root, "postgres")  # as root: the server runs as `postgres`
+    if not initialise:
+        return
     try:
         _run_checked(
             [
