@@ -1,0 +1,1 @@
+"""What Kommerce keeps in git for GitOps and the rules that keep it safe to commit."""
