@@ -12,8 +12,9 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench \
-        lint fmt typecheck security check lock compose-config clean
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission \
+        lint fmt typecheck security check lock compose-config clean \
+        secrets-keygen secrets-decrypt secrets-check
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,6 +36,7 @@ tools: venv ## Install the pinned third-party tools into the cache (idempotent)
 run: tools ## Start the local stack and cluster, print what runs where
 	$(KOMMERCE) stack up
 	$(KOMMERCE) cluster up
+	$(KOMMERCE) openbao bootstrap
 	$(KOMMERCE) operator up
 	@echo
 	@echo "==> the platform is running"
@@ -72,6 +74,9 @@ test-cluster: tools ## Tests of the local control plane
 bench: tools ## Benchmarks (not part of make test): BENCH_COUNT Services via the operator vs direct
 	$(BIN)/python -m benchmarks.service_apply --count $${BENCH_COUNT:-200}
 
+bench-admission: tools ## Benchmark: policy webhook decision latency vs querying OPA directly (1,000 each)
+	$(BIN)/python -m benchmarks.admission_latency --requests $${BENCH_REQUESTS:-1000}
+
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -86,7 +91,18 @@ typecheck: venv ## mypy (strict)
 security: venv ## bandit
 	$(BIN)/bandit -q -c pyproject.toml -r kommerce services operators
 
-check: lint typecheck security ## Every static check
+check: lint typecheck security secrets-check ## Every static check
+
+secrets-keygen: venv ## Create your age key (outside the repo) if missing; print the public key to share
+	$(KOMMERCE) tools install age
+	$(KOMMERCE) secrets keygen
+
+secrets-decrypt: venv ## Decrypt secrets/*.sops.yaml to $KOMMERCE_STATE/secrets (needs your age key)
+	$(KOMMERCE) tools install sops age
+	$(KOMMERCE) secrets decrypt
+
+secrets-check: venv ## Fail if anything secret would be committed in clear (no key needed)
+	$(KOMMERCE) secrets check
 
 lock: venv ## Re-resolve requirements.lock (dev) and requirements-runtime.lock (images)
 	$(BIN)/uv pip compile pyproject.toml --extra clients --extra dev --python-version 3.11 -o requirements.lock

@@ -25,6 +25,7 @@ DISCOVERY_MAX_AGE = 15.0
 
 class Applier:
     def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
         self._dynamic = DynamicClient(api)  # type: ignore[no-untyped-call]
         self._discovered_at = time.monotonic()
         # The dynamic client's discovery cache is not thread-safe; calls run in many threads.

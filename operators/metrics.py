@@ -35,3 +35,14 @@ def reconcile_timer(kind: str) -> Iterator[None]:
     finally:
         RECONCILES.labels(kind, result).inc()
         RECONCILE_SECONDS.labels(kind).observe(time.perf_counter() - started)
+
+
+SECRET_ROTATIONS = Counter(
+    "kommerce_secret_rotations_total", "Secret data changes written, by source", ["source"]
+)
+SECRET_RESTARTS = Counter(
+    "kommerce_secret_rollout_restarts_total", "Workloads restarted after a Secret rotation"
+)
+OPENBAO_FAILURES = Counter(
+    "kommerce_openbao_failures_total", "Failed OpenBao operations by reason", ["reason"]
+)

@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 
 from kommerce.kube import api_client, kubeconfig_from_env
 from kommerce.observability.logging import configure_logging
+from kommerce.openbao.client import OpenBao, connect_from_env
 from kommerce.settings import KommerceSettings
 from operators.apply import Applier
 from operators.labels import MANAGER
@@ -51,11 +52,12 @@ def configure(settings: kopf.OperatorSettings, *, peering: bool) -> None:
         settings.peering.standalone = True
 
 
-def backing_from_settings(settings: KommerceSettings) -> Backing:
+def backing_from_settings(settings: KommerceSettings, *, openbao: OpenBao | None) -> Backing:
     """The servers external resources live on: the shared KOMMERCE_* connection settings."""
     return Backing(
         postgres=Postgres(str(settings.database_url)) if settings.database_url else None,
         kafka=Kafka(settings.kafka_bootstrap) if settings.kafka_bootstrap else None,
+        openbao=openbao,
     )
 
 
@@ -76,7 +78,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="kube-api")
     )
     memo["applier"] = Applier(api_client(kubeconfig_from_env()))
-    memo["backing"] = backing_from_settings(KommerceSettings())
+    memo["openbao"] = connect_from_env(kube=memo["applier"].api)
+    memo["backing"] = backing_from_settings(KommerceSettings(), openbao=memo["openbao"])
     port = options.get("metrics_port")
     if port:  # loopback locally; the chart sets KOMMERCE_METRICS_BIND=0.0.0.0 in the pod
         start_http_server(port, addr=os.environ.get("KOMMERCE_METRICS_BIND", "127.0.0.1"))

@@ -92,3 +92,18 @@ def namespace(kube: client.ApiClient) -> Iterator[str]:
     except client.ApiException as exc:
         if exc.status != 404:
             raise
+
+
+@pytest.fixture(scope="session")
+def openbao(stack_env: dict[str, str], kubeconfig: Path) -> dict[str, str]:
+    """OpenBao bootstrapped for the test cluster (engines, policy, Kubernetes auth)."""
+    import subprocess
+
+    from tests.helpers import KOMMERCE
+
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    done = subprocess.run(
+        [*KOMMERCE, "openbao", "bootstrap"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return stack_env

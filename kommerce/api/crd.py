@@ -42,6 +42,7 @@ class ResourceDefinition:
     description: str
     columns: tuple[PrinterColumn, ...] = ()
     categories: tuple[str, ...] = field(default=(CATEGORY,))
+    scope: str = "Namespaced"  # or "Cluster"
 
     @property
     def name(self) -> str:
@@ -111,7 +112,7 @@ def custom_resource_definition(resource: ResourceDefinition) -> dict[str, Any]:
         },
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": resource.scope,
             "names": {
                 "kind": resource.kind,
                 "listKind": f"{resource.kind}List",

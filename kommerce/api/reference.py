@@ -68,7 +68,8 @@ def reference(resource: ResourceDefinition) -> str:
         resource.description,
         "",
         f"Plural `{resource.plural}`, short names {short_names}, "
-        "category `kommerce` (`kubectl get kommerce`).",
+        "category `kommerce` (`kubectl get kommerce`)."
+        + (" Cluster-scoped (no namespace)." if resource.scope == "Cluster" else ""),
         "",
         "## Spec",
         "",

@@ -9,10 +9,16 @@ import yaml
 from kommerce.api.crd import ResourceDefinition, custom_resource_definition
 from kommerce.api.peering import PEERING_CRD
 from kommerce.api.reference import reference
+from kommerce.api.v1alpha1.policy import POLICY
+from kommerce.api.v1alpha1.secret import SECRET
 from kommerce.api.v1alpha1.service import SERVICE
 from kommerce.paths import REPO_ROOT
 
-RESOURCES: tuple[ResourceDefinition, ...] = (SERVICE,)
+RESOURCES: tuple[ResourceDefinition, ...] = (
+    SERVICE,
+    SECRET,
+    POLICY,
+)
 CRD_DIR = REPO_ROOT / "crds"
 CHART_CRD_DIR = REPO_ROOT / "charts" / "kommerce-operator" / "crds"
 REFERENCE_DIR = REPO_ROOT / "docs" / "reference"

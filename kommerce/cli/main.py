@@ -7,7 +7,11 @@ import click
 from kommerce.cli.cluster import cluster
 from kommerce.cli.crds import crds
 from kommerce.cli.doctor import doctor
+from kommerce.cli.openbao import openbao
 from kommerce.cli.operator import operator
+from kommerce.cli.policy import policy
+from kommerce.cli.secret import secret
+from kommerce.cli.secrets import secrets
 from kommerce.cli.service import service
 from kommerce.cli.stack import stack
 from kommerce.cli.tools import tools
@@ -26,6 +30,10 @@ cli.add_command(service)
 cli.add_command(doctor)
 cli.add_command(crds)
 cli.add_command(operator)
+cli.add_command(policy)
+cli.add_command(openbao)
+cli.add_command(secret)
+cli.add_command(secrets)
 
 
 def main() -> None:

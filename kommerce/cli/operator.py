@@ -71,10 +71,11 @@ def supervised() -> Component:
     from kommerce.stack.config import environment, port_offset
 
     metrics_port = 18090 + port_offset()
+    webhook_port = 18443 + port_offset()
     return Component(
         name="operator",
         base=state_dir() / "platform",
-        ports=(metrics_port,),
+        ports=(metrics_port, webhook_port),
         argv_fn=lambda c: [
             sys.executable,
             "-m",
@@ -83,9 +84,17 @@ def supervised() -> Component:
             "run",
             "--metrics-port",
             str(metrics_port),
+            "--admission",
+            "--webhook-port",
+            str(webhook_port),
         ],
         # The local platform's operator creates databases and topics on the local stack.
-        env_fn=lambda c: {**environment(), "KUBECONFIG": str(_kubeconfig())},
+        # It logs in to OpenBao with the Kubernetes auth method: no admin token is handed over.
+        env_fn=lambda c: {
+            **{k: v for k, v in environment().items() if k != "KOMMERCE_VAULT_TOKEN"},
+            "KUBECONFIG": str(_kubeconfig()),
+            "KOMMERCE_VAULT_AUTH": "kubernetes",
+        },
         health_fn=lambda c: http_ok(f"http://127.0.0.1:{metrics_port}/metrics"),
         start_timeout=90,
     )
@@ -144,6 +153,45 @@ def install_crds_command() -> None:
     help="Apply crds/ before starting.",
 )
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--admission/--no-admission",
+    default=False,
+    show_default=True,
+    help="Serve the Policy admission webhook and register it (ValidatingWebhookConfiguration).",
+)
+@click.option("--webhook-port", type=int, default=9443, show_default=True, help="Webhook port.")
+@click.option(
+    "--webhook-url",
+    default=None,
+    help="URL the API server calls (default https://127.0.0.1:<port>, for the local cluster).",
+)
+@click.option(
+    "--webhook-service",
+    default=None,
+    metavar="NAMESPACE/NAME",
+    help="In a cluster: the Service in front of the operator's webhook port (instead of a URL).",
+)
+@click.option(
+    "--kommerce-failure-policy",
+    type=click.Choice(["Fail", "Ignore"]),
+    default="Fail",
+    show_default=True,
+    help="kommerce.io resources when the webhook cannot answer.",
+)
+@click.option(
+    "--workload-failure-policy",
+    type=click.Choice(["Fail", "Ignore"]),
+    default="Ignore",
+    show_default=True,
+    help="Deployments, StatefulSets, DaemonSets and Pods when the webhook cannot answer.",
+)
+@click.option(
+    "--audit-interval",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds between audits of existing objects against each active Policy.",
+)
 def run(
     peering: bool,
     priority: int,
@@ -151,6 +199,13 @@ def run(
     namespaces: tuple[str, ...],
     crds_first: bool,
     log_level: str,
+    admission: bool,
+    webhook_port: int,
+    webhook_url: str | None,
+    webhook_service: str | None,
+    kommerce_failure_policy: str,
+    workload_failure_policy: str,
+    audit_interval: float,
 ) -> None:
     """Run the operators in the foreground (SIGTERM/Ctrl-C stops them gracefully)."""
     import kopf
@@ -166,8 +221,10 @@ def run(
     os.environ["KUBECONFIG"] = str(kubeconfig)
     if crds_first:
         install_crds(kubeconfig)
+    import operators.policy.handlers
     import operators.runtime
-    import operators.service.handlers  # noqa: F401 - registers the handlers
+    import operators.secret.handlers
+    import operators.service.handlers  # noqa: F401 - importing registers the handlers
 
     kopf.run(
         clusterwide=not namespaces,
@@ -176,6 +233,17 @@ def run(
         peering_name=PEERING if peering else None,
         priority=priority,
         memo=kopf.Memo(
-            options={"peering": peering, "metrics_port": metrics_port, "log_level": log_level}
+            options={
+                "peering": peering,
+                "metrics_port": metrics_port,
+                "log_level": log_level,
+                "admission": admission,
+                "webhook_port": webhook_port,
+                "webhook_url": webhook_url,
+                "webhook_service": webhook_service,
+                "kommerce_failure_policy": kommerce_failure_policy,
+                "workload_failure_policy": workload_failure_policy,
+                "audit_interval": audit_interval,
+            }
         ),
     )

@@ -7,6 +7,7 @@ one-time setup) is what lets `status` and `down` work without knowing what each 
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ class Component:
     env_fn: Callable[[Component], dict[str, str]] = field(default=lambda s: {})
     health_fn: Callable[[Component], bool] = field(default=lambda s: tcp_open(s.port))
     after_start_fn: Callable[[Component], None] | None = None
+    stop_signal: int = signal.SIGTERM  # e.g. SIGINT: PostgreSQL's fast shutdown
 
     @property
     def root(self) -> Path:

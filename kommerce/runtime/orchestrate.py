@@ -90,7 +90,7 @@ def up(selected: list[Component], *, say: Say = print, what: str = "stack") -> l
     if errors:
         say(f"{what} up failed; stopping what this call started ...")
         for server in reversed(started):
-            procs.stop(server.pidfile)
+            procs.stop(server.pidfile, sig=server.stop_signal)
             say(f"  stopped {server.name}")
         raise OrchestrationError("\n".join(errors))
     say(f"{what} up: {len(selected)} component(s) healthy in {time.monotonic() - t0:.1f}s")
@@ -116,7 +116,7 @@ def _start_one(server: Component, say: Say) -> bool:
         try:
             server.after_start_fn(server)
         except Exception:  # the process runs but is not set up: never leave it behind
-            procs.stop(server.pidfile)
+            procs.stop(server.pidfile, sig=server.stop_signal)
             raise
     say(f"  {server.name:<12} healthy in {time.monotonic() - t0:.1f}s (pid {record.pid})")
     return True
@@ -126,7 +126,7 @@ def down(selected: list[Component], *, say: Say = print, what: str = "stack") ->
     """Stop the components in reverse order. Returns how many were running."""
     stopped = 0
     for server in reversed(selected):
-        if procs.stop(server.pidfile):
+        if procs.stop(server.pidfile, sig=server.stop_signal):
             stopped += 1
             say(f"  stopped {server.name}")
     say(f"{what} down: nothing was running" if stopped == 0 else f"{what} down: stopped {stopped}")

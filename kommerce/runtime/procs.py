@@ -196,14 +196,17 @@ def _safe(check: HealthCheck) -> bool:
         return False
 
 
-def stop(pidfile: Path, *, timeout: float = 20.0) -> bool:
-    """Stop the process group recorded in pidfile. Returns False if nothing was running."""
+def stop(pidfile: Path, *, timeout: float = 20.0, sig: int = signal.SIGTERM) -> bool:
+    """Stop the process group recorded in pidfile (`sig`, then SIGKILL after `timeout`).
+
+    Returns False if nothing was running.
+    """
     record = read_pidfile(pidfile)
     if record is None or not record.alive():
         pidfile.unlink(missing_ok=True)
         return False
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(record.pid, signal.SIGTERM)
+        os.killpg(record.pid, sig)
     deadline = time.monotonic() + timeout
     while record.alive() and time.monotonic() < deadline:
         _reap(record.pid)

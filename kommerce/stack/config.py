@@ -25,6 +25,7 @@ BASE_PORTS: dict[str, int] = {
     "rabbitmq-dist": 15674,
     "epmd": 15675,
     "openbao": 18200,
+    "openbao-cluster": 18201,
     "opa": 18181,
     "prometheus": 19090,
     "mlflow": 15000,

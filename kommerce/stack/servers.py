@@ -8,13 +8,18 @@ that needs it running (roles, databases). Servers bind 127.0.0.1 only.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from kommerce.runtime.component import Component
 from kommerce.runtime.probes import http_ok, tcp_open
@@ -357,15 +362,82 @@ def _amqp_health(s: Component) -> bool:
 # --- OpenBao, OPA, Prometheus, MLflow, stripe-mock, SMTP sink, S3 ------------------------------
 
 
+def _bao_prepare(s: Component) -> None:
+    """A persistent (raft) server, so a restart keeps its secrets, leases and set-up."""
+    (s.root / "data").mkdir(parents=True, exist_ok=True)
+    cluster_port = s.ports[1]
+    (s.root / "config.hcl").write_text(
+        f'storage "raft" {{\n  path = "{s.root / "data"}"\n  node_id = "kommerce"\n}}\n'
+        f'listener "tcp" {{\n  address = "{s.address}"\n'
+        f'  cluster_address = "127.0.0.1:{cluster_port}"\n  tls_disable = true\n}}\n'
+        f'api_addr = "http://{s.address}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n'
+    )
+
+
 def _bao_argv(s: Component) -> list[str]:
-    return [
-        str(tool_path("bao")),
-        "server",
-        "-dev",
-        "-dev-no-store-token",
-        f"-dev-root-token-id={config.credentials().vault_token}",
-        f"-dev-listen-address=127.0.0.1:{s.port}",
-    ]
+    return [str(tool_path("bao")), "server", f"-config={s.root / 'config.hcl'}"]
+
+
+def _bao_health(s: Component) -> bool:
+    # Up (initialised or not, sealed or not): `after_start` initialises and unseals.
+    return http_ok(f"http://{s.address}/v1/sys/health?uninitcode=200&sealedcode=200")
+
+
+def _bao_request(  # nosec B107 - no token is the empty default, not a password
+    s: Component, method: str, path: str, body: dict[str, object], token: str = ""
+) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"http://{s.address}/v1/{path}",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"X-Vault-Token": token} if token else {},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
+        raw = response.read()
+    return dict(json.loads(raw)) if raw else {}
+
+
+def _bao_after_start(s: Component) -> None:
+    """Initialise once (one unseal key, kept 0600 in the state dir) and unseal on every start.
+
+    The stack's admin token keeps the fixed id from credentials.json (what `stack env` prints);
+    the root token `init` returns is revoked once that token exists.
+    """
+    keyfile = s.root / "unseal.json"
+    status = _bao_request(s, "GET", "sys/seal-status", {})
+    if not status.get("initialized"):
+        shares: dict[str, object] = {"secret_shares": 1, "secret_threshold": 1}  # nosec B105
+        init = _bao_request(s, "PUT", "sys/init", shares)
+        fd = os.open(keyfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump({"key": init["keys"][0]}, out)
+        _bao_request(s, "PUT", "sys/unseal", {"key": init["keys"][0]})
+        _wait_active(s)
+        _bao_request(
+            s,
+            "POST",
+            "auth/token/create",
+            {"id": config.credentials().vault_token, "policies": ["root"], "no_parent": True},
+            init["root_token"],
+        )
+        _bao_request(s, "POST", "auth/token/revoke-self", {}, init["root_token"])
+        return
+    if status.get("sealed"):
+        if not keyfile.exists():
+            raise ProcessError(
+                f"OpenBao is sealed and {keyfile} is missing; `stack down` and remove {s.root}"
+            )
+        _bao_request(s, "PUT", "sys/unseal", {"key": json.loads(keyfile.read_text())["key"]})
+    _wait_active(s)
+
+
+def _wait_active(s: Component, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if http_ok(f"http://{s.address}/v1/sys/health"):
+            return
+        time.sleep(0.2)
+    raise ProcessError(f"OpenBao did not become active within {timeout:.0f}s (log {s.log})")
 
 
 def _opa_argv(s: Component) -> list[str]:
@@ -472,6 +544,9 @@ def servers() -> list[Component]:
             argv_fn=_pg_argv,
             health_fn=_pg_health,
             after_start_fn=_pg_after_start,
+            # Fast shutdown: SIGTERM is "smart" and waits for every client (OpenBao's
+            # connection pool, operators) to disconnect first.
+            stop_signal=signal.SIGINT,
         ),
         Component(
             name="redis",
@@ -504,10 +579,12 @@ def servers() -> list[Component]:
         Component(
             name="openbao",
             base=base,
-            ports=_ports("openbao"),
+            ports=_ports("openbao", "openbao-cluster"),
+            prepare_fn=_bao_prepare,
             argv_fn=_bao_argv,
             env_fn=lambda s: {"HOME": str(s.root)},
-            health_fn=lambda s: http_ok(f"http://{s.address}/v1/sys/health"),
+            health_fn=_bao_health,
+            after_start_fn=_bao_after_start,
         ),
         Component(
             name="opa",

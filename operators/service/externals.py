@@ -9,9 +9,7 @@ timeout; a server that is down surfaces as an error the reconciler reports as De
 from __future__ import annotations
 
 import re
-import secrets
-from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -39,34 +37,6 @@ def _ident(value: str) -> str:
     return f'"{value}"'
 
 
-@dataclass(frozen=True)
-class DatabaseCredentials:
-    host: str
-    port: int
-    database: str
-    user: str
-    password: str
-
-    def secret_data(self) -> dict[str, str]:
-        url = (
-            f"postgresql://{quote(self.user)}:{quote(self.password)}@{self.host}:{self.port}/"
-            f"{self.database}"
-        )
-        return {
-            "PGHOST": self.host,
-            "PGPORT": str(self.port),
-            "PGDATABASE": self.database,
-            "PGUSER": self.user,
-            "PGPASSWORD": self.password,
-            "DATABASE_URL": url,
-            "KOMMERCE_DATABASE_URL": url,
-        }
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(24)
-
-
 class Postgres:
     def __init__(self, admin_url: str) -> None:
         self.admin_url = admin_url
@@ -85,17 +55,19 @@ class Postgres:
                 f"PostgreSQL at {self.host}:{self.port} unreachable: {type(exc).__name__}: {exc}"
             ) from exc
 
-    async def ensure(
-        self, *, database: str, password: str, extensions: list[str]
-    ) -> DatabaseCredentials:
-        """Create (or update) the login role and its database; idempotent."""
+    async def ensure(self, *, database: str, extensions: list[str]) -> None:
+        """Create the database and its owner role (NOLOGIN: no password exists); idempotent.
+
+        Logins are dynamic: OpenBao creates short-lived roles that are members of the owner
+        role and act as it (see `openbao_role`), so what they create belongs to the owner.
+        """
         conn = await self._connect()
         try:
             role = _ident(database)
-            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", database)
-            literal = await conn.fetchval("SELECT quote_literal($1)", password)
-            verb = "ALTER" if exists else "CREATE"
-            await conn.execute(f"{verb} ROLE {role} LOGIN PASSWORD {literal}")
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", database):
+                await conn.execute(f"ALTER ROLE {role} NOLOGIN PASSWORD NULL")
+            else:
+                await conn.execute(f"CREATE ROLE {role} NOLOGIN")
             if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
                 await conn.execute(f"GRANT {role} TO CURRENT_USER")
                 await conn.execute(f"CREATE DATABASE {role} OWNER {role}")
@@ -108,9 +80,6 @@ class Postgres:
                     await db.execute(f"CREATE EXTENSION IF NOT EXISTS {_ident(extension)}")
             finally:
                 await db.close()
-        return DatabaseCredentials(
-            host=self.host, port=self.port, database=database, user=database, password=password
-        )
 
     async def drop(self, database: str) -> None:
         conn = await self._connect()
@@ -119,6 +88,27 @@ class Postgres:
             await conn.execute(f"DROP ROLE IF EXISTS {_ident(database)}")
         finally:
             await conn.close()
+
+
+def openbao_role(*, namespace: str, name: str) -> str:
+    """The OpenBao database role that issues a Service's logins."""
+    return f"svc-{namespace}-{name}"
+
+
+def creation_statements(owner: str) -> list[str]:
+    """SQL OpenBao runs for each new login: a member of the owner role that acts as it."""
+    role = _ident(owner)
+    return [
+        "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' "
+        f"VALID UNTIL '{{{{expiration}}}}' IN ROLE {role};",
+        f"ALTER ROLE \"{{{{name}}}}\" SET role = '{owner}';",
+    ]
+
+
+REVOCATION_STATEMENTS = [
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{{name}}';",
+    'DROP ROLE IF EXISTS "{{name}}";',
+]
 
 
 class Kafka:

@@ -8,7 +8,6 @@ follows `deletionPolicy` for what Kubernetes cannot garbage-collect itself.
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,8 @@ from pydantic import ValidationError
 from kommerce.api.crd import GROUP, VERSION
 from kommerce.api.v1alpha1.common import DeletionPolicy
 from kommerce.api.v1alpha1.service import ServiceSpec
+from kommerce.openbao.bootstrap import DATABASE_CONNECTION, DATABASE_MOUNT
+from kommerce.openbao.client import OpenBao, OpenBaoRefused, OpenBaoUnavailable
 from operators import conditions, metrics
 from operators.apply import Applier
 from operators.service import children, externals, monitoring, status
@@ -29,6 +30,8 @@ RESYNC_SECONDS = 10.0
 MONITORING_SKIPPED = (
     "monitoring.coreos.com CRDs are not installed: ServiceMonitor and PrometheusRule skipped"
 )
+DB_CREDENTIALS_TTL = "1h"
+DB_CREDENTIALS_MAX_TTL = "24h"
 log = logging.getLogger("kommerce.operator.service")
 
 
@@ -38,6 +41,7 @@ class Backing:
 
     postgres: externals.Postgres | None
     kafka: externals.Kafka | None
+    openbao: OpenBao | None = None
 
 
 @dataclass
@@ -53,10 +57,70 @@ def credentials_secret_name(name: str) -> str:
     return f"{name}-db"
 
 
-async def _existing_password(applier: Applier, name: str, namespace: str) -> str | None:
-    secret = await applier.get("v1", "Secret", credentials_secret_name(name), namespace)
-    encoded = ((secret or {}).get("data") or {}).get("PGPASSWORD")
-    return base64.b64decode(encoded).decode() if encoded else None
+def transit_secret_name(name: str) -> str:
+    return f"{name}-transit"
+
+
+def secret_resource(owner: children.Owner, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """A kommerce.io `Secret` owned by the Service (the Secret operator fills the core one)."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Secret",
+        "metadata": owner.metadata(name),
+        "spec": spec,
+    }
+
+
+async def _ensure_database(
+    owner: children.Owner, spec: ServiceSpec, applier: Applier, backing: Backing
+) -> str:
+    """Database, owner role, OpenBao role and the `Secret` resource with dynamic logins."""
+    assert spec.dependencies.database is not None
+    if backing.postgres is None:
+        raise externals.BackingServerError(
+            "the operator has no database (set KOMMERCE_DATABASE_URL)"
+        )
+    if backing.openbao is None:
+        raise externals.BackingServerError("the operator has no OpenBao (set KOMMERCE_VAULT_ADDR)")
+    postgres, bao = backing.postgres, backing.openbao
+    db_name = externals.database_name(namespace=owner.namespace, name=owner.name, spec=spec)
+    await postgres.ensure(database=db_name, extensions=spec.dependencies.database.extensions)
+    role = externals.openbao_role(namespace=owner.namespace, name=owner.name)
+    try:
+        await bao.call(
+            lambda c: c.secrets.database.create_role(
+                role,
+                DATABASE_CONNECTION,
+                externals.creation_statements(db_name),
+                default_ttl=DB_CREDENTIALS_TTL,
+                max_ttl=DB_CREDENTIALS_MAX_TTL,
+                revocation_statements=externals.REVOCATION_STATEMENTS,
+                mount_point=DATABASE_MOUNT,
+            ),
+            what=f"write database role {role}",
+        )
+    except (OpenBaoUnavailable, OpenBaoRefused) as exc:
+        raise externals.BackingServerError(str(exc)) from exc
+    name = credentials_secret_name(owner.name)
+    await applier.apply(
+        secret_resource(
+            owner,
+            name,
+            {
+                "database": {
+                    "role": role,
+                    "mount": DATABASE_MOUNT,
+                    "connection": {
+                        "host": postgres.host,
+                        "port": postgres.port,
+                        "database": db_name,
+                    },
+                },
+                "deletionPolicy": spec.deletion_policy.value,
+            },
+        )
+    )
+    return db_name
 
 
 async def ensure_externals(
@@ -64,31 +128,23 @@ async def ensure_externals(
 ) -> ExternalState:
     state = ExternalState()
     if spec.dependencies.database is not None:
-        db_name = externals.database_name(namespace=owner.namespace, name=owner.name, spec=spec)
-        if backing.postgres is None:
-            state.errors.append("the operator has no database (set KOMMERCE_DATABASE_URL)")
-        else:
-            try:
-                password = await _existing_password(applier, owner.name, owner.namespace)
-                creds = await backing.postgres.ensure(
-                    database=db_name,
-                    password=password or externals.new_password(),
-                    extensions=spec.dependencies.database.extensions,
-                )
-                secret_name = credentials_secret_name(owner.name)
-                await applier.apply(
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Secret",
-                        "type": "Opaque",
-                        "metadata": owner.metadata(secret_name),
-                        "stringData": creds.secret_data(),
-                    }
-                )
-                state.database, state.credentials_secret = db_name, secret_name
-                state.secret_names.append(secret_name)
-            except externals.BackingServerError as exc:
-                state.errors.append(str(exc))
+        try:
+            state.database = await _ensure_database(owner, spec, applier, backing)
+            state.credentials_secret = credentials_secret_name(owner.name)
+            state.secret_names.append(state.credentials_secret)
+        except externals.BackingServerError as exc:
+            state.errors.append(str(exc))
+    if spec.dependencies.transit:
+        name = transit_secret_name(owner.name)
+        key = f"{owner.namespace}-{owner.name}"
+        await applier.apply(
+            secret_resource(
+                owner,
+                name,
+                {"transit": {"key": key}, "deletionPolicy": spec.deletion_policy.value},
+            )
+        )
+        state.secret_names.append(name)
     if spec.dependencies.topics:
         if backing.kafka is None:
             state.errors.append("the operator has no Kafka (set KOMMERCE_KAFKA_BOOTSTRAP)")
@@ -232,6 +288,12 @@ async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     try:
         if spec.dependencies.database is not None and backing.postgres is not None:
             db_name = externals.database_name(namespace=namespace, name=name, spec=spec)
+            if backing.openbao is not None:
+                role = externals.openbao_role(namespace=namespace, name=name)
+                await backing.openbao.call(
+                    lambda c: c.secrets.database.delete_role(role, mount_point=DATABASE_MOUNT),
+                    what=f"delete database role {role}",
+                )
             await backing.postgres.drop(db_name)
             kopf.info(body, reason="DatabaseDropped", message=f"dropped database {db_name}")
         if spec.dependencies.topics and backing.kafka is not None:
@@ -241,5 +303,5 @@ async def on_delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
                 reason="TopicsDeleted",
                 message=", ".join(t.name for t in spec.dependencies.topics),
             )
-    except externals.BackingServerError as exc:
+    except (externals.BackingServerError, OpenBaoUnavailable, OpenBaoRefused) as exc:
         raise kopf.TemporaryError(f"cannot clean up yet: {exc}", delay=10) from exc

@@ -118,9 +118,16 @@ def test_openbao_kv_write_read(stack_env: dict[str, str]) -> None:
         url=stack_env["KOMMERCE_VAULT_ADDR"], token=stack_env["KOMMERCE_VAULT_TOKEN"], timeout=5
     )
     assert client.is_authenticated()
+    assert not client.sys.is_sealed()  # the stack initialised and unsealed it
+    if "it-kv/" not in client.sys.list_mounted_secrets_engines()["data"]:
+        client.sys.enable_secrets_engine("kv", path="it-kv", options={"version": "2"})
     path = f"it/{uuid.uuid4().hex[:8]}"
-    client.secrets.kv.v2.create_or_update_secret(path=path, secret={"api_key": "s3cr3t"})
-    read = client.secrets.kv.v2.read_secret_version(path=path, raise_on_deleted_version=True)
+    client.secrets.kv.v2.create_or_update_secret(
+        path=path, secret={"api_key": "s3cr3t"}, mount_point="it-kv"
+    )
+    read = client.secrets.kv.v2.read_secret_version(
+        path=path, raise_on_deleted_version=True, mount_point="it-kv"
+    )
     assert read["data"]["data"] == {"api_key": "s3cr3t"}
 
 

@@ -16,7 +16,9 @@ from tests.helpers import KOMMERCE, REPO, free_port, stop
 
 @contextmanager
 def operator_process(kubeconfig: Path, log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    # The operator logs in to OpenBao with the Kubernetes auth method, never the root token.
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KOMMERCE_VAULT_AUTH": "kubernetes"}
+    env.pop("KOMMERCE_VAULT_TOKEN", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*KOMMERCE, "operator", "run", *args],
@@ -48,7 +50,7 @@ def metrics_port() -> int:
 
 @pytest.fixture(scope="session")
 def operator(
-    kubeconfig: Path, operator_log: Path, metrics_port: int, stack_env: dict[str, str]
+    kubeconfig: Path, operator_log: Path, metrics_port: int, openbao: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
     with operator_process(
         kubeconfig,
@@ -60,5 +62,9 @@ def operator(
         # (and kill) an operator of their own.
         "--namespace=t-*",
         "--namespace=kommerce",
+        # The Policy admission webhook, registered for the test cluster while the session runs.
+        "--admission",
+        f"--webhook-port={free_port()}",
+        "--audit-interval=3",
     ) as proc:
         yield proc

@@ -91,3 +91,16 @@ def test_local_overlay_reaches_ready(
             timeout=200,
             check=False,
         )
+        # The library's Policy resources are cluster-scoped: they outlive the namespace.
+        subprocess.run(
+            [
+                *kubectl,
+                "delete",
+                "policies.kommerce.io",
+                "-l",
+                "app.kubernetes.io/part-of=kommerce",
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )

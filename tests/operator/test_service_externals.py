@@ -49,6 +49,15 @@ def _condition(kube: client.ApiClient, namespace: str, name: str, kind: str) -> 
     return ""
 
 
+def _core_secret(kube: client.ApiClient, namespace: str, name: str) -> Any:
+    try:
+        return client.CoreV1Api(kube).read_namespaced_secret(name, namespace)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 def _run(coro: Any) -> Any:
     return asyncio.run(coro)
 
@@ -97,9 +106,15 @@ def test_database_topics_and_credentials(
     assert status["database"] == database
     assert status["credentialsSecret"] == "order-db"
     assert status["topics"] == [topic]
-    secret = client.CoreV1Api(kube).read_namespaced_secret("order-db", namespace)
+    # The credentials are dynamic: a generated `Secret` resource, filled from OpenBao.
+    secret = eventually(
+        lambda: _core_secret(kube, namespace, "order-db"), what="the credentials Secret"
+    )
     data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
     assert data["PGDATABASE"] == database
+    assert data["PGUSER"].startswith("v-")  # an OpenBao-issued login, not a static role
+    owner = secret.metadata.owner_references[0]  # type: ignore[index]
+    assert (owner.api_version, owner.kind) == ("kommerce.io/v1alpha1", "Secret")
 
     async def login_as_service() -> str:
         conn = await asyncpg.connect(data["DATABASE_URL"])
@@ -112,6 +127,17 @@ def test_database_topics_and_credentials(
             await conn.close()
 
     assert _run(login_as_service()) == "pg_trgm"
+
+    async def owner_role_can_log_in() -> bool:
+        conn = await asyncpg.connect(stack_env["KOMMERCE_DATABASE_URL"])
+        try:
+            return bool(
+                await conn.fetchval("SELECT rolcanlogin FROM pg_roles WHERE rolname=$1", database)
+            )
+        finally:
+            await conn.close()
+
+    assert not _run(owner_role_can_log_in())  # no static password: only OpenBao's logins
     assert _run(_topic_partitions(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"]))[topic] == 2
     deployment = client.AppsV1Api(kube).read_namespaced_deployment("order", namespace)
     env_from = deployment.spec.template.spec.containers[0].env_from  # type: ignore[union-attr]

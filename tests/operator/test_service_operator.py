@@ -174,7 +174,7 @@ def test_metrics_count_reconciles(
 
 
 def test_restart_mid_reconcile_converges_without_duplicates(
-    kubeconfig: Path, kube: client.ApiClient, tmp_path: Path, stack_env: dict[str, str]
+    kubeconfig: Path, kube: client.ApiClient, tmp_path: Path, openbao: dict[str, str]
 ) -> None:
     """The only operator for a namespace is SIGKILLed mid-reconcile, restarted, and converges."""
     namespace = f"solo-{uuid.uuid4().hex[:8]}"

@@ -17,7 +17,10 @@ def test_dockerfile_is_pinned_non_root_and_installs_the_lock(name: str) -> None:
     bases = re.findall(r"^FROM\s+(\S+)", text, re.M)
     assert bases
     for base in bases:
-        assert re.match(r"^python:\d+\.\d+\.\d+-slim-\w+$", base), base  # an exact version
+        # an exact version: Python's slim image, or a tool's pinned release
+        assert re.match(r"^(python:\d+\.\d+\.\d+-slim-\w+|[\w/.-]+:\d+\.\d+\.\d+(-\w+)?)$", base), (
+            base
+        )
     assert re.search(r"^USER\s+10001$", text, re.M)
     assert "requirements-runtime.lock" in text
     for copied in re.findall(r"^COPY\s+(?!--from)(\S+)", text, re.M):

@@ -20,4 +20,5 @@ def test_background_operator_gets_the_stack_connections(
     assert env["KOMMERCE_DATABASE_URL"].startswith("postgresql://kommerce:")
     assert env["KOMMERCE_KAFKA_BOOTSTRAP"] == "127.0.0.1:19099"
     assert env["KUBECONFIG"].endswith("kubeconfig")
-    assert component.ports == (18097,)
+    assert component.ports == (18097, 18450)
+    assert "--admission" in component.argv_fn(component)

@@ -127,6 +127,13 @@ class Dependencies(ApiModel):
     topics: list[Topic] = Field(default_factory=list, description="Kafka topics it owns.")
     cache: bool = Field(default=False, description="Whether it uses Redis.")
     secrets: list[SecretRef] = Field(default_factory=list, description="Secrets to mount as env.")
+    transit: bool = Field(
+        default=False,
+        description=(
+            "Whether it encrypts data with an OpenBao transit key of its own (a generated "
+            "`<name>-transit` Secret resource; required for PII-classified services)."
+        ),
+    )
 
 
 class ExposureType(StrEnum):

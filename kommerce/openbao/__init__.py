@@ -1,0 +1,1 @@
+"""OpenBao (Vault API) access for the platform: authentication, and the one-time bootstrap."""

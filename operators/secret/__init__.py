@@ -1,0 +1,1 @@
+"""The `Secret` operator: core Secrets kept in sync with OpenBao."""
