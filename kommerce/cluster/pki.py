@@ -100,33 +100,7 @@ class Pki:
             )
 
     def _make_ca(self) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name("kommerce-local-ca"))
-            .issuer_name(_name("kommerce-local-ca"))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + 10 * VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
+        key, cert = new_ca("kommerce-local-ca", validity=10 * VALIDITY)
         _write_key(self.ca_key, key)
         self.ca_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
@@ -160,6 +134,40 @@ class Pki:
         cert = builder.sign(ca_key, hashes.SHA256())
         _write_key(self.key(name), key)
         self.cert(name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def new_ca(
+    common_name: str, *, validity: dt.timedelta, path_length: int | None = None
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed P-256 CA key and certificate (valid from five minutes ago)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
 
 
 def kubeconfig(*, server: str, pki: Pki, client: str, context: str = "kommerce-local") -> str:

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from kommerce.cluster.pki import new_ca
+
 VALIDITY = dt.timedelta(days=3650)
 
 
@@ -74,32 +76,7 @@ def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 def issue(hosts: list[str]) -> ServingCert:
     """A CA and a server certificate for `hosts` (DNS names or IP addresses)."""
     now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kommerce-policy-webhook-ca"))
-        .issuer_name(_name("kommerce-policy-webhook-ca"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca_key, ca = new_ca("kommerce-policy-webhook-ca", validity=VALIDITY, path_length=0)
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
