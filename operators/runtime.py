@@ -44,6 +44,10 @@ def configure(settings: kopf.OperatorSettings, *, peering: bool) -> None:
     settings.networking.connect_timeout = 10
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     settings.execution.max_workers = 8
+    # A timer still running when its object is deleted holds the finalizer until it exits;
+    # kopf re-checks every `cancellation_polling` seconds (default 60: a minute-long delete).
+    settings.background.cancellation_polling = 2
+    settings.background.instant_exit_timeout = 0.1
     if peering:
         settings.peering.name = PEERING_NAME
         settings.peering.mandatory = True
