@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 .PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission \
         lint fmt typecheck security check lock compose-config clean \
-        secrets-keygen secrets-decrypt secrets-check
+        secrets-keygen secrets-decrypt secrets-check schemas-check
 
 help: ## Show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -91,7 +91,10 @@ typecheck: venv ## mypy (strict)
 security: venv ## bandit
 	$(BIN)/bandit -q -c pyproject.toml -r kommerce services operators
 
-check: lint typecheck security secrets-check ## Every static check
+check: lint typecheck security secrets-check schemas-check ## Every static check
+
+schemas-check: venv ## Avro event schemas: every version compatible with the earlier ones
+	$(KOMMERCE) schemas check
 
 secrets-keygen: venv ## Create your age key (outside the repo) if missing; print the public key to share
 	$(KOMMERCE) tools install age

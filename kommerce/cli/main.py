@@ -7,9 +7,11 @@ import click
 from kommerce.cli.cluster import cluster
 from kommerce.cli.crds import crds
 from kommerce.cli.doctor import doctor
+from kommerce.cli.events import events
 from kommerce.cli.openbao import openbao
 from kommerce.cli.operator import operator
 from kommerce.cli.policy import policy
+from kommerce.cli.schemas import schemas
 from kommerce.cli.secret import secret
 from kommerce.cli.secrets import secrets
 from kommerce.cli.service import service
@@ -33,6 +35,8 @@ cli.add_command(operator)
 cli.add_command(policy)
 cli.add_command(openbao)
 cli.add_command(secret)
+cli.add_command(events)
+cli.add_command(schemas)
 cli.add_command(secrets)
 
 

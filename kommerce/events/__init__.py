@@ -1,0 +1,1 @@
+"""The event backbone: Avro schemas, the envelope, outbox, consumers, sagas, projections."""
