@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events \
         lint fmt typecheck security check lock compose-config clean \
         secrets-keygen secrets-decrypt secrets-check schemas-check
 
@@ -76,6 +76,9 @@ bench: tools ## Benchmarks (not part of make test): BENCH_COUNT Services via the
 
 bench-admission: tools ## Benchmark: policy webhook decision latency vs querying OPA directly (1,000 each)
 	$(BIN)/python -m benchmarks.admission_latency --requests $${BENCH_REQUESTS:-1000}
+
+bench-events: tools ## Benchmark: events/s through outbox -> relay -> Kafka -> consumer + inbox vs raw aiokafka
+	$(BIN)/python -m benchmarks.event_throughput --events $${BENCH_EVENTS:-5000}
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

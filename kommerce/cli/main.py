@@ -11,6 +11,7 @@ from kommerce.cli.events import events
 from kommerce.cli.openbao import openbao
 from kommerce.cli.operator import operator
 from kommerce.cli.policy import policy
+from kommerce.cli.saga import saga
 from kommerce.cli.schemas import schemas
 from kommerce.cli.secret import secret
 from kommerce.cli.secrets import secrets
@@ -37,6 +38,7 @@ cli.add_command(openbao)
 cli.add_command(secret)
 cli.add_command(events)
 cli.add_command(schemas)
+cli.add_command(saga)
 cli.add_command(secrets)
 
 

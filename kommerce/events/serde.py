@@ -88,8 +88,12 @@ def encode(
     correlation_id: str | None = None,
     event_id: str | None = None,
     occurred_at: datetime | None = None,
+    topic: str | None = None,
 ) -> m.EncodedMessage:
-    """A record for the subject's topic, keyed by the aggregate id (the subject's key field)."""
+    """A record for the subject's topic, keyed by the aggregate id (the subject's key field).
+
+    `topic` overrides the subject's topic for messages routed per recipient (saga commands).
+    """
     subject = registry.subject(event_type)
     latest = subject.latest
     try:
@@ -116,7 +120,7 @@ def encode(
     if traceparent:
         headers.append((m.TRACEPARENT, traceparent))
     return m.EncodedMessage(
-        topic=subject.topic,
+        topic=topic or subject.topic,
         key=key.encode(),
         value=MAGIC + latest.fingerprint + _avro(latest, payload),
         headers=tuple((k, v.encode()) for k, v in headers),
