@@ -17,6 +17,9 @@ from kommerce.api.v1alpha1.secret import SecretSpec, SecretStatus, seconds
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 300.0
 LEASE_RENEW_FRACTION = 2 / 3  # renew a lease once two thirds of it have passed
+# ...and never later than this before it ends: the timer ticks every 5 s, and a renewal that
+# lands after the end is too late (PostgreSQL's VALID UNTIL has passed by then).
+LEASE_MARGIN_SECONDS = 10.0
 
 
 class Action(StrEnum):
@@ -44,7 +47,8 @@ def renew_due(status: SecretStatus, now: datetime) -> bool:
     if status.lease_expiry is None or not status.lease_duration:
         return True
     remaining = (status.lease_expiry - now).total_seconds()
-    return remaining <= status.lease_duration * (1 - LEASE_RENEW_FRACTION)
+    margin = max(status.lease_duration * (1 - LEASE_RENEW_FRACTION), LEASE_MARGIN_SECONDS)
+    return remaining <= margin
 
 
 def lease_exhausted(lease_duration_after_renew: int, original: int) -> bool:

@@ -80,6 +80,8 @@ def test_database_lease_renewed_at_two_thirds() -> None:
     assert _plan(db, fresh).action is None
     due = status | {"leaseExpiry": NOW + timedelta(seconds=1100)}
     assert _plan(db, due).action == Action.RENEW
+    short = status | {"leaseDuration": 15, "leaseExpiry": NOW + timedelta(seconds=9)}
+    assert _plan(db, short).action == Action.RENEW  # short leases keep a tick-proof margin
     assert schedule.lease_exhausted(600, 3600)  # capped by max TTL: rotate instead
     assert not schedule.lease_exhausted(3600, 3600)
 
