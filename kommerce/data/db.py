@@ -11,8 +11,9 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -68,3 +69,12 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def create_tables(target: AsyncEngine | AsyncConnection, metadata: MetaData) -> None:
+    """Create `metadata`'s tables that are missing, in the current schema (idempotent)."""
+    if isinstance(target, AsyncEngine):
+        async with target.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+    else:
+        await target.run_sync(metadata.create_all)

@@ -22,7 +22,7 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, Table, Text, delet
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from kommerce.data.db import Database
+from kommerce.data.db import Database, create_tables
 from kommerce.events.message import headers_dict
 from kommerce.events.schemas import Registry
 from kommerce.events.serde import Event, Upcasters, decode
@@ -48,11 +48,7 @@ Reset = Callable[[AsyncSession], Awaitable[None]]
 
 
 async def ensure_positions(target: AsyncEngine | AsyncConnection) -> None:
-    if isinstance(target, AsyncEngine):
-        async with target.begin() as conn:
-            await conn.run_sync(POSITIONS_METADATA.create_all)
-    else:
-        await target.run_sync(POSITIONS_METADATA.create_all)
+    await create_tables(target, POSITIONS_METADATA)
 
 
 @dataclass

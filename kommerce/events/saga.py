@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from kommerce.data.db import create_tables
 from kommerce.events import outbox
 from kommerce.events.schemas import Registry
 from kommerce.events.serde import Event, encode
@@ -110,11 +111,7 @@ def command_topic(participant: str) -> str:
 
 async def ensure_saga_tables(target: AsyncEngine | AsyncConnection) -> None:
     """Create `sagas` and `saga_log` in the current schema if missing (idempotent)."""
-    if isinstance(target, AsyncEngine):
-        async with target.begin() as conn:
-            await conn.run_sync(SAGA_METADATA.create_all)
-    else:
-        await target.run_sync(SAGA_METADATA.create_all)
+    await create_tables(target, SAGA_METADATA)
 
 
 @dataclass
