@@ -38,6 +38,12 @@ def downgrade(*, script_location: Path, url: str, schema: str, revision: str) ->
     )
 
 
+def _not_the_version_table(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "table" and name == "alembic_version")
+
+
 def run_env(target_metadata: MetaData) -> None:
     """The body of every service's migrations/env.py (online mode, asyncpg)."""
     cfg = context.config
@@ -53,6 +59,8 @@ def run_env(target_metadata: MetaData) -> None:
             target_metadata=target_metadata,
             version_table_schema=schema,
             include_schemas=False,
+            # autogenerate must not treat Alembic's own table as one to drop
+            include_object=_not_the_version_table,
         )
         with context.begin_transaction():
             context.run_migrations()

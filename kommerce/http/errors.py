@@ -29,9 +29,12 @@ class Problem(Exception):
     slug: str = "bad-request"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(
+        self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = headers or {}
         self.extensions = extensions
 
 
@@ -49,6 +52,10 @@ class Unauthorized(Problem):
 
 class Forbidden(Problem):
     status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class TooManyRequests(Problem):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
 
 
 class DependencyUnavailable(Problem):
@@ -74,7 +81,7 @@ def problem_response(
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return problem_response(
+    response = problem_response(
         request,
         status=exc.status,
         slug=exc.slug,
@@ -82,6 +89,8 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         **exc.extensions,
     )
+    response.headers.update(exc.headers)
+    return response
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,1 @@
+"""HTTP routes of the user service: auth (public), me (the signed-in user), admin."""
