@@ -50,7 +50,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await c.redis.close()
+        await c.redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
         await c.db.close()
 
     async def redis_ping() -> None:
