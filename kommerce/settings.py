@@ -45,6 +45,10 @@ class KommerceSettings(BaseSettings):
     s3_endpoint: AnyHttpUrl | None = None
     kubeconfig: str | None = None
     trace_console: bool = False
+    # Where services find the user service's signing keys, and what its tokens must say.
+    auth_jwks_url: AnyHttpUrl | None = None
+    auth_issuer: str | None = None
+    auth_audience: str = "kommerce"
 
     @field_validator("kafka_bootstrap")
     @classmethod

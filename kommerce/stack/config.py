@@ -109,4 +109,7 @@ def environment() -> dict[str, str]:
         "KOMMERCE_SMTP_PORT": str(port("smtp")),
         "KOMMERCE_SMTP_MAILDIR": str(stack_root() / "smtp" / "mail"),
         "KOMMERCE_S3_ENDPOINT": f"http://127.0.0.1:{port('s3')}",
+        # the user service as `kommerce service run user` serves it (its default port)
+        "KOMMERCE_AUTH_JWKS_URL": "http://127.0.0.1:8101/.well-known/jwks.json",
+        "KOMMERCE_AUTH_ISSUER": "http://127.0.0.1:8101",
     }
