@@ -37,6 +37,8 @@ run: tools ## Start the local stack and cluster, print what runs where
 	$(KOMMERCE) stack up
 	$(KOMMERCE) cluster up
 	$(KOMMERCE) openbao bootstrap
+	@eval "$$($(KOMMERCE) stack env)" && $(KOMMERCE) secrets seed \
+		|| echo "note: OpenBao KV not seeded (cannot decrypt secrets/ here?); see docs/secrets-gitops.md"
 	$(KOMMERCE) operator up
 	@echo
 	@echo "==> the platform is running"

@@ -441,7 +441,7 @@ async def change_password(
     *,
     new_password: str,
     client: ClientInfo,
-) -> int:
+) -> list[str]:
     """Set a new password (the route requires a recent step-up); other sessions end."""
     user_id = uuid.UUID(principal.user_id)
     async with c.db.session() as session:
@@ -477,7 +477,7 @@ async def change_password(
         text="Your Kommerce password was changed and your other sessions were signed out. "
         "If this was not you, reset your password now.\n",
     )
-    return len(ended)
+    return ended
 
 
 async def change_email(

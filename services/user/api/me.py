@@ -26,9 +26,10 @@ from services.user.api.models import (
     SessionOut,
     TotpEnrolment,
 )
+from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 
-router = APIRouter(prefix="/v1/me", tags=["me"])
+router = APIRouter(prefix="/v1/me", tags=["me"], responses=problems(400, 401, 404, 409, 422, 429))
 Ctx = Annotated[UserContext, Depends(ctx)]
 
 
@@ -80,10 +81,10 @@ async def change_password(
     body: PasswordChange, request: Request, principal: Recent, c: Ctx
 ) -> Revoked:
     """Needs a recent step-up (POST /v1/auth/step-up). Signs out every other session."""
-    await accounts.change_password(
+    ended = await accounts.change_password(
         c, principal, new_password=body.new_password, client=c.client(request)
     )
-    return Revoked(revoked=[])
+    return Revoked(revoked=ended)
 
 
 @router.post("/email", status_code=status.HTTP_202_ACCEPTED, response_model=Accepted)
