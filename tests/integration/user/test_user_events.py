@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import httpx
@@ -35,10 +36,8 @@ async def ensure_topics(bootstrap: str) -> None:
     await admin.start()
     try:
         for topic in TOPICS:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 
