@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth \
         lint fmt typecheck security check lock compose-config clean \
         secrets-keygen secrets-decrypt secrets-check schemas-check
 
@@ -81,6 +81,9 @@ bench-admission: tools ## Benchmark: policy webhook decision latency vs querying
 
 bench-events: tools ## Benchmark: events/s through outbox -> relay -> Kafka -> consumer + inbox vs raw aiokafka
 	$(BIN)/python -m benchmarks.event_throughput --events $${BENCH_EVENTS:-5000}
+
+bench-auth: venv ## Benchmark: access-token verify p50/p99 vs raw jwt.decode (20,000), argon2id logins/s/core
+	$(BIN)/python -m benchmarks.auth_tokens --tokens $${BENCH_TOKENS:-20000}
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

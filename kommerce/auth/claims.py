@@ -10,6 +10,7 @@ check that (see `Principal.authenticated_within`).
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,35 @@ from kommerce.auth.roles import Role, parse_roles, permissions_of
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JOSE type, not a secret
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "jti", "sid", "roles")
+
+
+def access_claims(
+    *,
+    issuer: str,
+    audience: str,
+    user_id: str,
+    session_id: str,
+    roles: list[str],
+    amr: list[str],
+    lifetime_seconds: int,
+    auth_time: int | None = None,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """The claims of an access token, as the user service issues them."""
+    issued = int(time.time()) if now is None else now
+    return {
+        "iss": issuer,
+        "aud": audience,
+        "sub": user_id,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + lifetime_seconds,
+        "jti": uuid.uuid4().hex,
+        "sid": session_id,
+        "roles": roles,
+        "amr": amr,
+        "auth_time": issued if auth_time is None else auth_time,
+    }
 
 
 class InvalidToken(Exception):

@@ -19,8 +19,9 @@ from fastapi import Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kommerce.auth.claims import InvalidToken, Principal
+from kommerce.auth.keys import KeysUnavailable
 from kommerce.auth.verifier import TokenVerifier
-from kommerce.http.errors import Forbidden, Problem
+from kommerce.http.errors import DependencyUnavailable, Forbidden, Problem
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from the user service")
 
@@ -46,6 +47,8 @@ class Authenticator:
             )
         try:
             principal = await self.verifier.verify(credentials.credentials)
+        except KeysUnavailable as exc:
+            raise DependencyUnavailable(f"cannot check the token now: {exc}") from exc
         except InvalidToken as exc:
             raise InvalidCredentials(
                 str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

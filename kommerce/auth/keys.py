@@ -31,15 +31,26 @@ class KeySource(Protocol):
     async def get(self, kid: str) -> jwt.PyJWK: ...
 
 
-def parse_jwks(document: Mapping[str, Any]) -> dict[str, jwt.PyJWK]:
-    """kid -> key for the signing keys in a JWKS document (keys we cannot use are skipped)."""
+class KeysUnavailable(InvalidToken):
+    """The issuer's keys cannot be fetched and none are known: the server's problem (503)."""
+
+
+def parse_jwks(document: object, *, algorithm: str | None = ALGORITHM) -> dict[str, jwt.PyJWK]:
+    """kid -> key for the signing keys in a JWKS document (keys we cannot use are skipped).
+
+    `algorithm` pins every key to one algorithm (ours: EdDSA); None takes each key's `alg`
+    (other issuers, e.g. Google's RS256 keys)."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document (an object with a keys list)")
     keys: dict[str, jwt.PyJWK] = {}
-    for entry in document.get("keys", []):
+    for entry in document["keys"]:
+        if not isinstance(entry, Mapping):
+            continue
         kid = entry.get("kid")
         if not kid or entry.get("use", "sig") != "sig":
             continue
         try:
-            keys[kid] = jwt.PyJWK(entry, algorithm=ALGORITHM)
+            keys[kid] = jwt.PyJWK(dict(entry), algorithm=algorithm)
         except jwt.PyJWKError as exc:
             log.warning("skipping JWKS key", extra={"kid": kid, "error": str(exc)})
     return keys
@@ -74,8 +85,10 @@ class JwksKeys:
         longest_max_age: float = 3600.0,
         refetch_cooldown: float = 10.0,
         timeout: float = 3.0,
+        algorithm: str | None = ALGORITHM,
     ) -> None:
         self.url = url
+        self.algorithm = algorithm
         self._client = client or httpx.AsyncClient(timeout=timeout)
         self._owns_client = client is None
         self._default_max_age = default_max_age
@@ -84,6 +97,7 @@ class JwksKeys:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fresh_until = 0.0
         self._last_fetch = float("-inf")
+        self._last_error = ""
         self._lock = asyncio.Lock()
         self.fetches = 0
 
@@ -100,6 +114,11 @@ class JwksKeys:
             stale = time.monotonic() >= self._fresh_until
             unknown = kid not in self._keys
             cooled = time.monotonic() - self._last_fetch >= self._cooldown
+            if not self._keys and self._last_error and not cooled:  # no hammering while down
+                raise KeysUnavailable(
+                    f"cannot fetch signing keys from {self.url}: {self._last_error} "
+                    f"(retrying at most every {self._cooldown:g} s)"
+                )
             if stale or (unknown and cooled):
                 await self._fetch()
         key = self._keys.get(kid)
@@ -112,10 +131,11 @@ class JwksKeys:
         try:
             response = await self._client.get(self.url, headers={"Accept": "application/json"})
             response.raise_for_status()
-            keys = parse_jwks(response.json())
+            keys = parse_jwks(response.json(), algorithm=self.algorithm)
         except (httpx.HTTPError, ValueError) as exc:
+            self._last_error = str(exc) or type(exc).__name__
             if not self._keys:
-                raise InvalidToken(f"cannot fetch signing keys from {self.url}: {exc}") from exc
+                raise KeysUnavailable(f"cannot fetch signing keys from {self.url}: {exc}") from exc
             log.warning(
                 "JWKS fetch failed; verifying with the keys already known",
                 extra={"url": self.url, "error": str(exc)},
@@ -123,6 +143,7 @@ class JwksKeys:
             self._fresh_until = time.monotonic() + self._cooldown
             return
         self.fetches += 1
+        self._last_error = ""
         self._keys = keys
         self._fresh_until = time.monotonic() + self._max_age(response.headers)
 

@@ -1,9 +1,8 @@
 """Build a service's `Authenticator` from its settings (`KOMMERCE_AUTH_JWKS_URL`, ...).
 
-    auth = authenticator(settings)           # at start-up
-    app.state.auth = auth                    # routes use Depends(auth.require("orders:read"))
-    ...
-    await auth.verifier.keys.aclose()        # at shutdown (JwksKeys owns an HTTP client)
+At start-up: `auth = authenticator(settings)`; routes then depend on
+`auth.require("orders:read")`; at shutdown `await auth.verifier.keys.aclose()` (the JWKS cache
+owns an HTTP client).
 """
 
 from __future__ import annotations

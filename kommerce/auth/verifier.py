@@ -51,7 +51,7 @@ class TokenVerifier:
             raise InvalidToken(f"malformed token: {exc}") from exc
         if header.get("alg") != ALGORITHM:
             raise InvalidToken(f"unexpected algorithm {header.get('alg')!r}")
-        if header.get("typ") != ACCESS_TOKEN_TYPE:
+        if header.get("typ") not in (ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE):
             raise InvalidToken("not an access token (typ must be at+jwt)")
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:

@@ -56,6 +56,17 @@ class Decision:
         return headers
 
 
+def _retry_after(limit: Limit, current: int, previous: int, elapsed: float) -> int:
+    """Seconds until one more hit fits, if none come in between (the previous window decays;
+    the end of this window alone is not enough while its own hits weigh on the next one)."""
+    room = limit.requests - current - 1  # what the previous window may still weigh
+    if room >= 0 and previous > 0:
+        fits_at = 1.0 - room / previous  # later in this window
+    else:  # in the next one, where this window's hits are the decaying previous count
+        fits_at = 2.0 - (limit.requests - 1) / current
+    return max(1, math.ceil(round((fits_at - elapsed) * limit.window_seconds, 6)))  # no 65.0001
+
+
 class RateLimiter:
     def __init__(self, redis: Redis[Any], *, prefix: str = "ratelimit") -> None:
         self.redis = redis
@@ -76,7 +87,7 @@ class RateLimiter:
         )
         count = float(previous) * (1.0 - elapsed) + float(current)
         allowed = count <= limit.requests
-        retry_after = 0 if allowed else max(1, math.ceil((1.0 - elapsed) * limit.window_seconds))
+        retry_after = 0 if allowed else _retry_after(limit, int(current), int(previous), elapsed)
         return Decision(allowed, limit, count, retry_after)
 
     async def enforce(self, limit: Limit, subject: str) -> Decision:

@@ -229,6 +229,51 @@ class SignIn:
     mfa_token: str | None = None
 
 
+async def start_sign_in(
+    c: UserContext,
+    session: AsyncSession,
+    user: Any,
+    *,
+    amr: str,
+    action: str,
+    client: ClientInfo,
+    **details: Any,
+) -> SignIn:
+    """The first factor (`amr`) checked out: tokens, or a second-factor challenge when the
+    account has TOTP on (POST /v1/auth/mfa completes it). Audited as `action`."""
+    if user.totp_enabled_at is not None:
+        challenge = await c.onetime.issue(
+            session,
+            user_id=user.id,
+            purpose=Purpose.MFA_CHALLENGE,
+            ttl_seconds=c.settings.mfa_challenge_minutes * 60,
+            data={"amr": amr},
+        )
+        await audit.record(
+            session,
+            action=action,
+            outcome="success",
+            client=client,
+            actor_id=user.id,
+            subject_id=user.id,
+            step=f"{amr}; second factor required",
+            **details,
+        )
+        return SignIn(mfa_token=challenge)
+    tokens = await c.tokens.start_session(session, user_id=user.id, amr=[amr], client=client)
+    await audit.record(
+        session,
+        action=action,
+        outcome="success",
+        client=client,
+        actor_id=user.id,
+        subject_id=user.id,
+        session_id=tokens.session_id,
+        **details,
+    )
+    return SignIn(tokens=tokens)
+
+
 async def login(c: UserContext, *, email: str, password: str, client: ClientInfo) -> SignIn:
     typed = email.strip().lower()
     await c.limiter.enforce(c.limits.login_ip, client.ip)
@@ -264,37 +309,15 @@ async def login(c: UserContext, *, email: str, password: str, client: ClientInfo
                 .where(USERS.c.id == user.id)
                 .values(password_hash=await c.hasher.hash(password))
             )
-        if user.totp_enabled_at is not None:
-            challenge = await c.onetime.issue(
-                session,
-                user_id=user.id,
-                purpose=Purpose.MFA_CHALLENGE,
-                ttl_seconds=c.settings.mfa_challenge_minutes * 60,
-                data={"amr": "pwd"},
-            )
-            await audit.record(
-                session,
-                action="auth.login",
-                outcome="success",
-                client=client,
-                actor_id=user.id,
-                subject_id=user.id,
-                step="password; second factor required",
-                rehashed=checked.needs_rehash,
-            )
-            return SignIn(mfa_token=challenge)
-        tokens = await c.tokens.start_session(session, user_id=user.id, amr=["pwd"], client=client)
-        await audit.record(
+        return await start_sign_in(
+            c,
             session,
+            user,
+            amr="pwd",
             action="auth.login",
-            outcome="success",
             client=client,
-            actor_id=user.id,
-            subject_id=user.id,
-            session_id=tokens.session_id,
             rehashed=checked.needs_rehash,
         )
-    return SignIn(tokens=tokens)
 
 
 async def refresh(c: UserContext, *, refresh_token: str, client: ClientInfo) -> TokenPair:

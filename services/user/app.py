@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from kommerce.data import migrations
 from kommerce.http.app import ServiceParts, create_service_app
-from services.user.api import admin, auth, me
+from services.user.api import admin, auth, me, oauth
 from services.user.context import UserContext
 from services.user.settings import UserSettings
 
@@ -50,6 +50,9 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        flow = getattr(app.state, "oauth_flow", None)
+        if flow is not None:
+            await flow.aclose()
         await c.redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
         await c.db.close()
 
@@ -59,7 +62,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
     app = create_service_app(
         settings=settings,
         parts=ServiceParts(
-            routers=[auth.router, me.router, admin.router],
+            routers=[auth.router, me.router, admin.router, oauth.router],
             readiness={"postgres": c.db.ping, "redis": redis_ping},
             on_startup=[start],
             on_shutdown=[stop],

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select
@@ -72,8 +72,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, entry_id = json.loads(raw)
-        return datetime.fromisoformat(at), int(entry_id)
-    except (ValueError, TypeError) as exc:
+        moment, number = datetime.fromisoformat(at), int(entry_id)
+        moment.astimezone(UTC)  # raises unless the database can compare with it
+        if not -(2**63) <= number < 2**63:  # the id column is a bigint
+            raise ValueError("id out of range")
+        return moment, number
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError("the cursor is not one this API returned") from exc
 
 
@@ -102,7 +106,7 @@ async def search(session: AsyncSession, query: AuditQuery) -> tuple[Sequence[Any
     rows = (
         await session.execute(
             select(AUDIT_LOG)
-            .where(and_(*conditions))
+            .where(*conditions)
             .order_by(AUDIT_LOG.c.at.desc(), AUDIT_LOG.c.id.desc())
             .limit(query.limit + 1)
         )

@@ -18,11 +18,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kommerce.auth.claims import access_claims
 from kommerce.auth.roles import DEFAULT_ROLES
 from services.user.client import ClientInfo
 from services.user.crypto import digest
@@ -93,20 +93,16 @@ class TokenIssuer:
         amr: list[str],
         auth_time: int,
     ) -> str:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": str(user_id),
-            "iat": now,
-            "nbf": now,
-            "exp": now + self.access_seconds,
-            "jti": uuid.uuid4().hex,
-            "sid": session_id,
-            "roles": roles,
-            "amr": amr,
-            "auth_time": auth_time,
-        }
+        claims = access_claims(
+            issuer=self.issuer,
+            audience=self.audience,
+            user_id=str(user_id),
+            session_id=session_id,
+            roles=roles,
+            amr=amr,
+            lifetime_seconds=self.access_seconds,
+            auth_time=auth_time,
+        )
         return self.keys.sign(claims)
 
     async def start_session(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,17 +23,31 @@ from services.user.api.models import (
     UserPage,
     UserSummary,
 )
+from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 from services.user.events import emit
 from services.user.tables import USER_ROLES, USERS
 from services.user.tokens import roles_of
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], responses=problems(400, 401, 403, 404, 409, 422)
+)
 Ctx = Annotated[UserContext, Depends(ctx)]
 
 
 class BadQuery(Problem):
     status, slug, title = 400, "bad-query", "The query is not valid"
+
+
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL
+
+
+def _in_range(moment: datetime | None) -> bool:
+    """Whether the database can compare with it (its UTC form is a valid datetime)."""
+    try:
+        return moment is None or moment.astimezone(UTC) is not None
+    except OverflowError:
+        return False
 
 
 def permission(name: str):  # type: ignore[no-untyped-def]
@@ -54,7 +68,9 @@ RotateKeys = Annotated[Principal, Depends(permission("keys:rotate"))]
 async def list_users(
     principal: ReadUsers,
     c: Ctx,
-    email: Annotated[str | None, Query(max_length=320, description="prefix match")] = None,
+    email: Annotated[
+        str | None, Query(max_length=320, pattern=NO_NUL, description="prefix match")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     after: Annotated[uuid.UUID | None, Query(description="next_cursor of the last page")] = None,
 ) -> UserPage:
@@ -185,9 +201,9 @@ async def audit_log(
     c: Ctx,
     actor_id: uuid.UUID | None = None,
     subject_id: uuid.UUID | None = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
+    action: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     outcome: Literal["success", "failure", "denied"] | None = None,
-    ip: Annotated[str | None, Query(max_length=64)] = None,
+    ip: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -196,6 +212,8 @@ async def audit_log(
     """Newest first; pass `next_cursor` back as `cursor` for the next page."""
     if (since is not None and since.tzinfo is None) or (until is not None and until.tzinfo is None):
         raise BadQuery("give since/until with a time zone (e.g. 2026-11-27T10:00:00Z)")
+    if not (_in_range(since) and _in_range(until)):
+        raise BadQuery("since/until is out of range")
     query = audit.AuditQuery(
         actor_id=actor_id,
         subject_id=subject_id,

@@ -22,10 +22,11 @@ from services.user.api.models import (
     TokenRequest,
     TokenResponse,
 )
+from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 from services.user.tokens import TokenPair
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], responses=problems(400, 401, 403, 409, 422, 429))
 Ctx = Annotated[UserContext, Depends(ctx)]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

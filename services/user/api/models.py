@@ -46,6 +46,14 @@ def check_country(value: str) -> str:
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, v: object) -> object:
+        """PostgreSQL text cannot hold NUL: refuse it here (422), not in the database (500)."""
+        if isinstance(v, str) and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
 
 class RegisterRequest(Strict):
     email: Email

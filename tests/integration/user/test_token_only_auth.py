@@ -103,7 +103,7 @@ def other_service(jwks_url: str, issuer: str) -> tuple[FastAPI, JwksKeys]:
 
 def test_settings_must_name_the_issuer() -> None:
     with pytest.raises(AuthNotConfigured, match="KOMMERCE_AUTH_JWKS_URL"):
-        authenticator(KommerceSettings())
+        authenticator(KommerceSettings(auth_jwks_url=None, auth_issuer=None))
 
 
 async def test_other_service_verifies_tokens_without_calling_the_user_service(
