@@ -43,11 +43,26 @@ async def record(
             outcome=outcome,
             actor_id=actor_id,
             subject_id=subject_id,
-            ip=client.ip if client else "",
-            user_agent=client.user_agent if client else "",
-            details=details,
+            ip=_text(client.ip) if client else "",
+            user_agent=_text(client.user_agent) if client else "",
+            details=_clean(details),
         )
     )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text and jsonb cannot hold NUL; what callers sent is kept, visibly."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
