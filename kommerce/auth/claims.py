@@ -16,7 +16,7 @@ from typing import Any
 
 from kommerce.auth.roles import Role, parse_roles, permissions_of
 
-ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JOSE type, not a secret
+ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105: a JOSE type, not a secret
 ALGORITHM = "EdDSA"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "jti", "sid", "roles")
 

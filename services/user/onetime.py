@@ -28,7 +28,7 @@ from services.user.tables import ONE_TIME_TOKENS
 
 class Purpose(StrEnum):
     VERIFY_EMAIL = "verify-email"
-    RESET_PASSWORD = "reset-password"  # noqa: S105 - a purpose label, not a password
+    RESET_PASSWORD = "reset-password"  # noqa: S105  # nosec B105: a label, not a password
     MFA_CHALLENGE = "mfa-challenge"
 
 
