@@ -34,9 +34,19 @@ class StepUpRequired(Problem):
     status, slug, title = 401, "step-up-required", "Recent authentication required"
 
 
+SessionCheck = Callable[[Principal], Awaitable[bool]]
+
+
 class Authenticator:
-    def __init__(self, verifier: TokenVerifier) -> None:
+    """`session_revoked` (optional) is asked after the signature checks out; the user service
+    uses it so its own endpoints refuse a signed-out session's tokens at once (other services
+    accept them until they expire, at most the access-token lifetime)."""
+
+    def __init__(
+        self, verifier: TokenVerifier, *, session_revoked: SessionCheck | None = None
+    ) -> None:
         self.verifier = verifier
+        self.session_revoked = session_revoked
 
     async def principal(self, request: Request) -> Principal:
         credentials: HTTPAuthorizationCredentials | None = await _bearer(request)
@@ -53,6 +63,11 @@ class Authenticator:
             raise InvalidCredentials(
                 str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
             ) from exc
+        if self.session_revoked is not None and await self.session_revoked(principal):
+            raise InvalidCredentials(
+                "this session was signed out; sign in again",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
         request.state.principal = principal
         return principal
 

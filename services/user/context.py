@@ -97,7 +97,11 @@ class UserContext:
         redis = redis_client(str(settings.redis_url))
         keyring = keyring_for(settings)
         signing = SigningKeys(db, keyring, access_token_seconds=settings.access_token_seconds)
-        sessions = Sessions(redis, ttl_seconds=settings.refresh_token_days * 86_400)
+        sessions = Sessions(
+            redis,
+            ttl_seconds=settings.refresh_token_days * 86_400,
+            access_token_seconds=settings.access_token_seconds,
+        )
         mailer = (
             Mailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
             if settings.smtp_host and settings.smtp_port
@@ -133,7 +137,7 @@ class UserContext:
                 cap_seconds=settings.lockout_max_seconds,
             ),
             mailer=mailer,
-            auth=Authenticator(verifier),
+            auth=Authenticator(verifier, session_revoked=lambda p: sessions.revoked(p.session_id)),
         )
 
     @property

@@ -26,6 +26,10 @@ def _index_key(user_id: str) -> str:
     return f"user:sessions:{user_id}"
 
 
+def _revoked_key(sid: str) -> str:
+    return f"user:revoked-session:{sid}"
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     session_id: str
@@ -39,9 +43,13 @@ class SessionInfo:
 
 
 class Sessions:
-    def __init__(self, redis: Redis[Any], *, ttl_seconds: int) -> None:
+    def __init__(
+        self, redis: Redis[Any], *, ttl_seconds: int, access_token_seconds: int = 300
+    ) -> None:
         self.redis = redis
         self.ttl = ttl_seconds
+        # a revoked session is remembered as long as one of its access tokens can live
+        self.revoked_ttl = access_token_seconds + 60
 
     async def start(self, *, sid: str, user_id: str, client: ClientInfo, amr: list[str]) -> None:
         now = str(time.time())
@@ -118,4 +126,9 @@ class Sessions:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(*[_session_key(s) for s in sids])
             pipe.srem(_index_key(user_id), *sids)
+            for sid in sids:
+                pipe.set(_revoked_key(sid), user_id, ex=self.revoked_ttl)
             await pipe.execute()
+
+    async def revoked(self, sid: str) -> bool:
+        return bool(await self.redis.exists(_revoked_key(sid)))

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from kommerce.auth.claims import Principal
 from kommerce.auth.roles import Role
 from kommerce.http.errors import Conflict, NotFound, Problem
+from kommerce.http.responses import problems
 from services.user import audit
 from services.user.api.models import (
     AuditEntry,
@@ -23,7 +24,6 @@ from services.user.api.models import (
     UserPage,
     UserSummary,
 )
-from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 from services.user.events import emit
 from services.user.tables import USER_ROLES, USERS

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from kommerce.auth.claims import Principal
+from kommerce.http.responses import problems
 from services.user import accounts, factors
 from services.user.api.models import (
     Accepted,
@@ -22,7 +23,6 @@ from services.user.api.models import (
     TokenRequest,
     TokenResponse,
 )
-from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 from services.user.tokens import TokenPair
 

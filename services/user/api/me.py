@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from kommerce.auth.claims import Principal
 from kommerce.http.errors import NotFound
+from kommerce.http.responses import problems
 from services.user import accounts, audit, factors, profiles
 from services.user.api.auth import Current
 from services.user.api.models import (
@@ -26,7 +27,6 @@ from services.user.api.models import (
     SessionOut,
     TotpEnrolment,
 )
-from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 
 router = APIRouter(prefix="/v1/me", tags=["me"], responses=problems(400, 401, 404, 409, 422, 429))

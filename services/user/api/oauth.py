@@ -27,9 +27,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel
 
 from kommerce.http.errors import NotFound
+from kommerce.http.responses import problems
 from services.user.api.auth import NO_STORE, Current
 from services.user.api.models import LoginResponse, TokenResponse
-from services.user.api.responses import problems
 from services.user.context import UserContext, ctx
 from services.user.oauth import OAuthError, OAuthFlow, linking
 from services.user.oauth.flow import STATE_TTL_SECONDS

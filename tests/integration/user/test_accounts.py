@@ -158,8 +158,9 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     legit = await client.post("/v1/auth/refresh", json={"refresh_token": third["refresh_token"]})
     assert legit.status_code == 401
     assert legit.json()["reason"] == "revoked"
-    sessions = await client.get("/v1/me/sessions", headers=bearer(third["access_token"]))
-    assert first["session_id"] not in [s["session_id"] for s in sessions.json()]
+    # and this service refuses the family's access tokens at once
+    r = await client.get("/v1/me/sessions", headers=bearer(third["access_token"]))
+    assert r.status_code == 401
 
 
 async def test_concurrent_refresh_with_one_token_lets_one_win(
@@ -189,6 +190,8 @@ async def test_logout_ends_the_session(client: httpx.AsyncClient, mailbox: Mailb
     tokens = await sign_in(client, address)
     r = await client.post("/v1/auth/logout", headers=bearer(tokens["access_token"]))
     assert r.status_code == 204
+    r = await client.get("/v1/me", headers=bearer(tokens["access_token"]))
+    assert r.status_code == 401  # refused here at once (other services: when it expires)
     r = await client.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 401
     assert r.json()["reason"] == "revoked"

@@ -1,4 +1,4 @@
-"""The problem+json error responses the user service's routes document in OpenAPI.
+"""The problem+json error responses every service's routes document in OpenAPI.
 
 Every error is an RFC 9457 problem (kommerce.http.errors), served as `application/problem+json`.
 FastAPI would document a model under the route's media type (`application/json`) and a made-up
@@ -58,7 +58,7 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
 PROBLEM_SCHEMA = _inline(ProblemDetails.model_json_schema())
 
 DESCRIPTIONS = {
-    400: "Bad request (e.g. an invalid or used link token, a bad query)",
+    400: "Bad request (e.g. an invalid or used token, a bad query)",
     401: "Not authenticated: missing, invalid or expired credentials or code",
     403: "Authenticated but not allowed",
     404: "No such resource",
