@@ -82,6 +82,31 @@ def _link(base: object, token: str) -> str:
     return f"{base}?{urlencode({'token': token})}"
 
 
+async def account_created(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    locale: str,
+    client: ClientInfo,
+    **details: Any,
+) -> None:
+    """What every new account gets, however it was made: the default roles, the
+    `user.registered` event and its audit entry (in the creating transaction)."""
+    await session.execute(
+        insert(USER_ROLES).values([{"user_id": user_id, "role": r.value} for r in DEFAULT_ROLES])
+    )
+    await emit(session, "user.registered", {"user_id": str(user_id), "locale": locale})
+    await audit.record(
+        session,
+        action="account.register",
+        outcome="success",
+        client=client,
+        actor_id=user_id,
+        subject_id=user_id,
+        **details,
+    )
+
+
 async def register(
     c: UserContext,
     *,
@@ -124,26 +149,13 @@ async def register(
                 reason="email already registered",
             )
         else:
-            await session.execute(
-                insert(USER_ROLES).values(
-                    [{"user_id": user_id, "role": r.value} for r in DEFAULT_ROLES]
-                )
-            )
+            await account_created(session, user_id, locale=locale, client=client)
             token = await c.onetime.issue(
                 session,
                 user_id=user_id,
                 purpose=Purpose.VERIFY_EMAIL,
                 ttl_seconds=c.settings.verification_token_hours * 3600,
                 data={"email": email.lower()},
-            )
-            await emit(session, "user.registered", {"user_id": str(user_id), "locale": locale})
-            await audit.record(
-                session,
-                action="account.register",
-                outcome="success",
-                client=client,
-                actor_id=user_id,
-                subject_id=user_id,
             )
     if token is not None:
         await send_mail(

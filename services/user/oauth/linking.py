@@ -21,20 +21,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kommerce.auth.roles import DEFAULT_ROLES
 from kommerce.http.errors import Conflict, NotFound, Problem
 from services.user import audit
-from services.user.accounts import SignIn, start_sign_in, user_by_email, user_by_id
+from services.user.accounts import (
+    SignIn,
+    account_created,
+    start_sign_in,
+    user_by_email,
+    user_by_id,
+)
 from services.user.client import ClientInfo
 from services.user.context import UserContext
 from services.user.errors import AccountDisabled
 from services.user.events import emit
 from services.user.oauth.flow import Completed, ExternalIdentity, OAuthError
-from services.user.tables import IDENTITIES, USER_ROLES, USERS
+from services.user.tables import IDENTITIES, USERS
 
 AMR = "oauth"
 
@@ -277,21 +282,9 @@ async def _create(session: AsyncSession, ext: ExternalIdentity, *, client: Clien
     ).first()
     if created is None:
         return None
-    await session.execute(
-        insert(USER_ROLES).values([{"user_id": user_id, "role": r.value} for r in DEFAULT_ROLES])
-    )
+    await account_created(session, user_id, locale="en", client=client, provider=ext.provider)
     await _insert_identity(session, user_id, ext)
-    await emit(session, "user.registered", {"user_id": str(user_id), "locale": "en"})
     await emit(session, "user.email_verified", {"user_id": str(user_id), "method": ext.provider})
-    await audit.record(
-        session,
-        action="account.register",
-        outcome="success",
-        client=client,
-        actor_id=user_id,
-        subject_id=user_id,
-        provider=ext.provider,
-    )
     return await user_by_id(session, user_id)
 
 
