@@ -118,7 +118,8 @@ async def test_enforce_raises_429_with_headers(limiter: RateLimiter) -> None:
         await limiter.enforce(limit, who)
     problem = caught.value
     assert problem.status == 429
-    assert 1 <= int(problem.headers["Retry-After"]) <= 3600
+    # up to two windows: hits made early in this window still weigh on the next one
+    assert 1 <= int(problem.headers["Retry-After"]) <= 2 * 3600
     assert problem.headers["RateLimit-Remaining"] == "0"
     assert f"{problem.headers['Retry-After']} s" in problem.detail
 
