@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins \
         lint fmt typecheck security check lock compose-config clean \
         secrets-keygen secrets-decrypt secrets-check schemas-check
 
@@ -84,6 +84,9 @@ bench-events: tools ## Benchmark: events/s through outbox -> relay -> Kafka -> c
 
 bench-auth: venv ## Benchmark: access-token verify p50/p99 vs raw jwt.decode (20,000), argon2id logins/s/core
 	$(BIN)/python -m benchmarks.auth_tokens --tokens $${BENCH_TOKENS:-20000}
+
+bench-logins: tools ## Benchmark: whole POST /v1/auth/login per second (PostgreSQL, Redis) vs the argon2id check alone
+	$(BIN)/python -m benchmarks.user_logins --seconds $${BENCH_SECONDS:-10} --concurrency $${BENCH_CONCURRENCY:-4}
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .
