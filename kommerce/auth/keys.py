@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kommerce.auth.claims import ALGORITHM, InvalidToken
 
@@ -29,6 +30,12 @@ class KeySource(Protocol):
     def cached(self, kid: str) -> jwt.PyJWK | None: ...
 
     async def get(self, kid: str) -> jwt.PyJWK: ...
+
+
+def public_jwk(kid: str, key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The JWKS entry for an Ed25519 signing key (what the user service publishes)."""
+    jwk: dict[str, Any] = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig", "alg": ALGORITHM}
 
 
 class KeysUnavailable(InvalidToken):

@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.auth.claims import ACCESS_TOKEN_TYPE, ALGORITHM
+from kommerce.auth.keys import public_jwk
 from kommerce.data.db import Database
 from services.user.crypto import Keyring
 from services.user.tables import SIGNING_KEYS
@@ -36,11 +37,6 @@ class SigningKey:
     kid: str
     private_key: Ed25519PrivateKey
     created_at: datetime
-
-
-def _public_jwk(kid: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-    jwk: dict[str, Any] = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    return {**jwk, "kid": kid, "use": "sig", "alg": ALGORITHM}
 
 
 class SigningKeys:
@@ -130,7 +126,7 @@ class SigningKeys:
             insert(SIGNING_KEYS).values(
                 kid=kid,
                 private_key=self.keyring.seal(der, context=self._context(kid)),
-                public_jwk=_public_jwk(kid, key),
+                public_jwk=public_jwk(kid, key),
             )
         )
         return kid

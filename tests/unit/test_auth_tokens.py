@@ -24,7 +24,7 @@ from fastapi import Depends, FastAPI
 
 from kommerce.auth.claims import REQUIRED_CLAIMS, InvalidToken, Principal, access_claims
 from kommerce.auth.dependency import Authenticator
-from kommerce.auth.keys import StaticKeys
+from kommerce.auth.keys import StaticKeys, public_jwk
 from kommerce.auth.roles import ROLE_PERMISSIONS, Role
 from kommerce.auth.verifier import TokenVerifier
 from kommerce.http.errors import PROBLEM_JSON, install_problem_handlers
@@ -34,12 +34,6 @@ pytestmark = pytest.mark.unit
 ISSUER = "https://user.kommerce.test"
 AUDIENCE = "kommerce"
 KID = "20261127-abcdef012345"
-
-
-def public_jwk(kid: str, key: Ed25519PrivateKey) -> dict[str, Any]:
-    """The JWKS entry the user service publishes for `key`."""
-    jwk: dict[str, Any] = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    return {**jwk, "kid": kid, "use": "sig", "alg": "EdDSA"}
 
 
 def claims(**overrides: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kommerce.auth.claims import InvalidToken, access_claims
-from kommerce.auth.keys import JwksKeys
+from kommerce.auth.keys import JwksKeys, public_jwk
 from kommerce.auth.verifier import TokenVerifier
 
 pytestmark = pytest.mark.unit
@@ -44,11 +44,7 @@ class Issuer:
         return kid
 
     def jwks(self) -> dict[str, Any]:
-        keys = []
-        for kid, key in self.keys.items():
-            jwk = jwt.algorithms.OKPAlgorithm.to_jwk(key.public_key(), as_dict=True)
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "EdDSA"})
-        return {"keys": keys}
+        return {"keys": [public_jwk(kid, key) for kid, key in self.keys.items()]}
 
     def token(self, kid: str, **claims: Any) -> str:
         payload = access_claims(
