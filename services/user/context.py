@@ -6,15 +6,17 @@ same object through `app.state.ctx`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import jwt
 from fastapi import Request
 from redis.asyncio import Redis
 
+from kommerce.auth.claims import InvalidToken
 from kommerce.auth.dependency import Authenticator
-from kommerce.auth.keys import StaticKeys
 from kommerce.auth.verifier import TokenVerifier
 from kommerce.data.cache import redis_client
 from kommerce.data.db import Database
@@ -51,24 +53,26 @@ class Limits:
         )
 
 
-class SelfIssuedKeys(StaticKeys):
-    """The user service verifies its own tokens with its published keys, reloaded on a miss."""
+class SelfIssuedKeys:
+    """The user service verifies its own tokens with the keys it publishes. An unknown key id
+    (another replica rotated) reloads them, at most once per `reload_cooldown` seconds, so
+    tokens with made-up key ids cannot turn into a database query each."""
 
-    def __init__(self, signing: SigningKeys) -> None:
-        super().__init__({"keys": []})
+    def __init__(self, signing: SigningKeys, *, reload_cooldown: float = 10.0) -> None:
         self.signing = signing
+        self.reload_cooldown = reload_cooldown
 
-    def cached(self, kid: str) -> Any:
-        if kid not in self.keys and any(k.get("kid") == kid for k in self.signing.published):
-            self.replace(self.signing.jwks())
-        return self.keys.get(kid)
+    def cached(self, kid: str) -> jwt.PyJWK | None:
+        return self.signing.verification.get(kid)
 
-    async def get(self, kid: str) -> Any:
+    async def get(self, kid: str) -> jwt.PyJWK:
         found = self.cached(kid)
-        if found is None:
-            await self.signing.load()  # another replica may have rotated
+        if found is None and time.monotonic() - self.signing.loaded_at >= self.reload_cooldown:
+            await self.signing.load()
             found = self.cached(kid)
-        return found if found is not None else await super().get(kid)
+        if found is None:
+            raise InvalidToken(f"unknown signing key {kid!r}")
+        return found
 
 
 @dataclass

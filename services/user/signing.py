@@ -23,7 +23,7 @@ from sqlalchemy import func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.auth.claims import ACCESS_TOKEN_TYPE, ALGORITHM
-from kommerce.auth.keys import public_jwk
+from kommerce.auth.keys import parse_jwks, public_jwk
 from kommerce.data.db import Database
 from services.user.crypto import Keyring
 from services.user.tables import SIGNING_KEYS
@@ -46,6 +46,7 @@ class SigningKeys:
         self.access_token_seconds = access_token_seconds
         self.active: SigningKey | None = None
         self.published: list[dict[str, Any]] = []
+        self.verification: dict[str, jwt.PyJWK] = {}  # the published set, parsed once per load
         self.loaded_at = 0.0
 
     def _context(self, kid: str) -> str:
@@ -75,6 +76,7 @@ class SigningKeys:
         else:
             self.active = None
         self.published = [dict(r.public_jwk) for r in rows]
+        self.verification = parse_jwks({"keys": self.published})
         self.loaded_at = time.monotonic()
 
     async def ensure(self, *, rotate_after: timedelta) -> bool:
