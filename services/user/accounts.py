@@ -82,6 +82,20 @@ def _link(base: object, token: str) -> str:
     return f"{base}?{urlencode({'token': token})}"
 
 
+async def verification_token(
+    c: UserContext, session: AsyncSession, user_id: uuid.UUID, email: str
+) -> str:
+    """A verification link token for `email` (verify_email refuses it once the account has
+    moved to another address)."""
+    return await c.onetime.issue(
+        session,
+        user_id=user_id,
+        purpose=Purpose.VERIFY_EMAIL,
+        ttl_seconds=c.settings.verification_token_hours * 3600,
+        data={"email": email.lower()},
+    )
+
+
 async def account_created(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -150,13 +164,7 @@ async def register(
             )
         else:
             await account_created(session, user_id, locale=locale, client=client)
-            token = await c.onetime.issue(
-                session,
-                user_id=user_id,
-                purpose=Purpose.VERIFY_EMAIL,
-                ttl_seconds=c.settings.verification_token_hours * 3600,
-                data={"email": email.lower()},
-            )
+            token = await verification_token(c, session, user_id, email)
     if token is not None:
         await send_mail(
             c,
@@ -220,13 +228,7 @@ async def resend_verification(c: UserContext, *, email: str, client: ClientInfo)
         user = await user_by_email(session, email)
         if user is None or user.email_verified_at is not None:
             return
-        token = await c.onetime.issue(
-            session,
-            user_id=user.id,
-            purpose=Purpose.VERIFY_EMAIL,
-            ttl_seconds=c.settings.verification_token_hours * 3600,
-            data={"email": user.email.lower()},
-        )
+        token = await verification_token(c, session, user.id, user.email)
     await send_mail(
         c,
         to=user.email,
@@ -533,13 +535,7 @@ async def change_email(
                 .where(USERS.c.id == user_id)
                 .values(email=new_email, email_verified_at=None, updated_at=func.now())
             )
-            token = await c.onetime.issue(
-                session,
-                user_id=user_id,
-                purpose=Purpose.VERIFY_EMAIL,
-                ttl_seconds=c.settings.verification_token_hours * 3600,
-                data={"email": new_email.lower()},
-            )
+            token = await verification_token(c, session, user_id, new_email)
         await audit.record(
             session,
             action="account.email_change",
