@@ -234,7 +234,14 @@ class Consumer:
                         await conn.fetchval("SELECT 1")
                         self.ok += 1
                         break
-                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    # InternalClientError: the operator revoked the old login and its
+                    # backend was terminated in the middle of a query
+                    except (
+                        OSError,
+                        asyncpg.PostgresError,
+                        asyncpg.InterfaceError,
+                        asyncpg.InternalClientError,
+                    ):
                         self.retried += 1
                         conn = None
                         await asyncio.sleep(0.2 * (attempt + 1))
