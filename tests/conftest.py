@@ -28,7 +28,25 @@ def test_state() -> Path:
 
 
 @pytest.fixture(scope="session")
-def isolated_env(test_state: Path) -> Iterator[None]:
+def test_session_lock(test_state: Path) -> Iterator[None]:
+    """One test session at a time per state directory: two would share (and stop) one stack."""
+    import fcntl
+
+    test_state.mkdir(parents=True, exist_ok=True)
+    with (test_state / "session.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"another test session is using {test_state}; waiting for it to finish "
+                "(or run this one with KOMMERCE_STATE and KOMMERCE_TEST_PORT_OFFSET of its own)"
+            )
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def isolated_env(test_state: Path, test_session_lock: None) -> Iterator[None]:
     """Point every KOMMERCE_* lookup at the test stack for the rest of the session."""
     saved = {k: os.environ.get(k) for k in ("KOMMERCE_STATE", "KOMMERCE_PORT_OFFSET")}
     os.environ["KOMMERCE_STATE"] = str(test_state)
@@ -68,8 +86,11 @@ def kubeconfig(isolated_env: None) -> Iterator[Path]:
     from kommerce.cluster import control_plane as cp
     from kommerce.cluster import manager
     from kommerce.runtime import orchestrate
+    from tests import leftovers
 
     started = manager.up(say=print)
+    with api_client(cp.kubeconfig_path()) as api:
+        leftovers.remove(api)
     yield cp.kubeconfig_path()
     if started and os.environ.get("KOMMERCE_TEST_KEEP") != "1":
         orchestrate.down(cp.components(), say=print, what="test cluster")
