@@ -23,8 +23,19 @@ class Role(StrEnum):
 # What a shopper may do to their own things is checked by ownership in each service;
 # these are the permissions beyond "my own account, cart and orders".
 _SHOPPER = frozenset({"profile:own", "orders:own", "reviews:write"})
-_SUPPORT = frozenset({"users:read", "orders:read", "audit:read", "sessions:revoke"})
-_MERCHANT = frozenset({"catalog:write", "inventory:write", "orders:read", "orders:fulfil"})
+_SUPPORT = frozenset(
+    {"users:read", "orders:read", "audit:read", "sessions:revoke", "inventory:read"}
+)
+_MERCHANT = frozenset(
+    {
+        "catalog:write",
+        "inventory:read",
+        "inventory:write",
+        "search:admin",  # synonyms, boosts, ranking experiments, search analytics
+        "orders:read",
+        "orders:fulfil",
+    }
+)
 _PLATFORM = frozenset({"platform:read", "platform:deploy", "audit:read"})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {

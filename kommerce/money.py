@@ -1,0 +1,85 @@
+"""Money: an integer amount of minor units and an ISO 4217 currency.
+
+Never a float. The exponent of each currency (EUR 2, JPY 0, KWD 3) comes from the Unicode CLDR
+data shipped with Babel, a maintained source, rather than a hand-kept table. Amounts cross every
+API and event as integers of minor units (`{"amount": 1999, "currency": "EUR"}` is €19.99).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
+from typing import Annotated, Self
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+
+# Beyond this an amount cannot round-trip through JSON numbers in every client (2^53 - 1).
+MAX_AMOUNT = 9_007_199_254_740_991
+
+
+class UnknownCurrency(ValueError):
+    pass
+
+
+@cache
+def currencies() -> frozenset[str]:
+    """Every ISO 4217 code CLDR knows (active and historic)."""
+    return frozenset(c for c in list_currencies() if len(c) == 3 and c.isalpha() and c.isupper())
+
+
+def check_currency(code: str) -> str:
+    if code not in currencies():
+        hint = f"; did you mean {code.upper()!r}?" if code.upper() in currencies() else ""
+        raise UnknownCurrency(f"{code!r} is not an ISO 4217 currency code{hint}")
+    return code
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point: EUR 2, JPY 0, KWD 3."""
+    return int(get_currency_precision(check_currency(currency)))
+
+
+Currency = Annotated[
+    str,
+    Field(min_length=3, max_length=3, examples=["EUR"], description="ISO 4217 code"),
+    AfterValidator(check_currency),
+]
+
+
+class Money(BaseModel):
+    """An amount in integer minor units of an ISO 4217 currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: StrictInt = Field(
+        ge=-MAX_AMOUNT, le=MAX_AMOUNT, description="integer minor units (cents for EUR)"
+    )
+    currency: Currency
+
+    @classmethod
+    def of(cls, value: Decimal | str | int, currency: str) -> Self:
+        """From a major-unit decimal (`Money.of("19.99", "EUR")`); rejects sub-minor digits."""
+        digits = exponent(currency)
+        major = Decimal(value)
+        minor = major.scaleb(digits)
+        if minor != minor.to_integral_value():
+            raise ValueError(
+                f"{value} {currency} has more than {digits} decimal place(s) for {currency}"
+            )
+        return cls(amount=int(minor), currency=currency)
+
+    def decimal(self) -> Decimal:
+        return Decimal(self.amount).scaleb(-exponent(self.currency))
+
+    def format(self, locale: str = "en") -> str:
+        return str(format_currency(self.decimal(), self.currency, locale=locale))
+
+    def __str__(self) -> str:
+        return f"{self.decimal():f} {self.currency}"
+
+
+def round_minor(value: Decimal, currency: str) -> int:
+    """A computed major-unit value (e.g. after FX) to minor units, banker's rounding."""
+    digits = exponent(currency)
+    return int(value.scaleb(digits).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
