@@ -18,27 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
+
+from benchmarks.common import bench_servers, quantile, say
 
 N_PARTITIONS = 3
 WRITE_BATCH = 100  # events per service transaction
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _quantile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def _payload(i: int) -> dict[str, object]:
@@ -232,33 +223,22 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--port-offset", type=int, default=700)
     args = parser.parse_args()
-    from kommerce.paths import state_dir
-
-    os.environ["KOMMERCE_STATE"] = str(state_dir() / "bench-events")
-    os.environ["KOMMERCE_PORT_OFFSET"] = str(args.port_offset)
-    from kommerce.runtime import orchestrate
-    from kommerce.stack.config import environment
-    from kommerce.stack.servers import servers
-
-    wanted = [s for s in servers() if s.name in ("postgres", "kafka")]
-    started = orchestrate.up(wanted, say=_say, what="bench servers")
-    env = environment()
-    bootstrap = env["KOMMERCE_KAFKA_BOOTSTRAP"]
-    db_url = env["KOMMERCE_DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1)
-    try:
-        _say(f"raw aiokafka (producer process -> consumer): {args.events} events ...")
+    with bench_servers(
+        "bench-events", port_offset=args.port_offset, servers=["postgres", "kafka"]
+    ) as env:
+        bootstrap = env["KOMMERCE_KAFKA_BOOTSTRAP"]
+        db_url = env["KOMMERCE_DATABASE_URL"].replace("postgresql://", "postgresql+asyncpg://", 1)
+        say(f"raw aiokafka (producer process -> consumer): {args.events} events ...")
         raw_rate, raw_lat = asyncio.run(raw(bootstrap, args.events))
-        _say(f"service -> outbox -> relay process -> Kafka -> consumer + inbox: {args.events} ...")
+        say(f"service -> outbox -> relay process -> Kafka -> consumer + inbox: {args.events} ...")
         bb_rate, bb_lat = asyncio.run(backbone(bootstrap, db_url, args.events))
-    finally:
-        orchestrate.down([s for s in wanted if s.name in started], say=_say, what="bench")
     ms = 1000.0
     for label, rate, lat in (("raw aiokafka", raw_rate, raw_lat), ("backbone", bb_rate, bb_lat)):
-        _say(
-            f"{label:<13}: {rate:8.0f} events/s   latency p50 {_quantile(lat, 0.5) * ms:7.1f} ms"
-            f"  p99 {_quantile(lat, 0.99) * ms:7.1f} ms  (mean {statistics.mean(lat) * ms:.1f})"
+        say(
+            f"{label:<13}: {rate:8.0f} events/s   latency p50 {quantile(lat, 0.5) * ms:7.1f} ms"
+            f"  p99 {quantile(lat, 0.99) * ms:7.1f} ms  (mean {statistics.mean(lat) * ms:.1f})"
         )
-    _say(f"ratio backbone / raw: {bb_rate / raw_rate:.2f} (goal >= 0.5)")
+    say(f"ratio backbone / raw: {bb_rate / raw_rate:.2f} (goal >= 0.5)")
 
 
 if __name__ == "__main__":

@@ -21,16 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from benchmarks.common import bench_servers, quantile, say
+
 PASSWORD = "correct horse battery staple"  # noqa: S105  # nosec B105: benchmark users
-
-
-def _say(message: str) -> None:
-    print(message, flush=True)
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def logins(users: int, seconds: float, concurrency: int) -> tuple[float, list[float]]:
@@ -119,40 +112,27 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--port-offset", type=int, default=900)
     args = parser.parse_args()
-    from kommerce.paths import state_dir
-
-    os.environ["KOMMERCE_STATE"] = str(state_dir() / "bench-logins")
-    os.environ["KOMMERCE_PORT_OFFSET"] = str(args.port_offset)
-    from kommerce.runtime import orchestrate
-    from kommerce.stack.config import environment
-    from kommerce.stack.servers import servers
-
-    wanted = [s for s in servers() if s.name in ("postgres", "redis")]
-    started = orchestrate.up(wanted, say=_say, what="bench servers")
-    os.environ.update(environment())
     cores = os.cpu_count() or 1
-    try:
+    with bench_servers("bench-logins", port_offset=args.port_offset, servers=["postgres", "redis"]):
         from services.user.settings import Argon2Parameters
 
         p = Argon2Parameters()
-        _say(
+        say(
             f"argon2id time_cost={p.time_cost} memory={p.memory_cost_kib:,} KiB "
             f"parallelism={p.parallelism}; {cores} CPU(s); concurrency {args.concurrency}"
         )
-        _say(f"password check alone, {args.seconds:g} s ...")
+        say(f"password check alone, {args.seconds:g} s ...")
         base_rate, base_lat = password_only(args.seconds, args.concurrency)
-        _say(f"POST /v1/auth/login through the app, {args.seconds:g} s ...")
+        say(f"POST /v1/auth/login through the app, {args.seconds:g} s ...")
         rate, lat = asyncio.run(logins(args.users, args.seconds, args.concurrency))
-    finally:
-        orchestrate.down([s for s in wanted if s.name in started], say=_say, what="bench")
     ms = 1000.0
     for label, r, values in (("password check", base_rate, base_lat), ("whole login", rate, lat)):
-        _say(
+        say(
             f"{label:<15}: {r:6.1f}/s ({r / cores:5.1f} per core)  latency p50 "
-            f"{_quantile(values, 0.5) * ms:6.1f} ms  p99 {_quantile(values, 0.99) * ms:6.1f} ms"
+            f"{quantile(values, 0.5) * ms:6.1f} ms  p99 {quantile(values, 0.99) * ms:6.1f} ms"
             f"  (mean {statistics.fmean(values) * ms:.1f})"
         )
-    _say(f"ratio whole login / password check: {rate / base_rate:.2f} (1.0 = the hash is all)")
+    say(f"ratio whole login / password check: {rate / base_rate:.2f} (1.0 = the hash is all)")
 
 
 if __name__ == "__main__":
