@@ -33,6 +33,9 @@ BASE_PORTS: dict[str, int] = {
     "stripe-mock-https": 12112,
     "smtp": 11025,
     "s3": 19000,
+    # not 19200/19300: ports a multiple of 100 apart collide across KOMMERCE_PORT_OFFSETs
+    "opensearch": 19211,
+    "opensearch-transport": 19261,
 }
 
 
@@ -109,6 +112,7 @@ def environment() -> dict[str, str]:
         "KOMMERCE_SMTP_PORT": str(port("smtp")),
         "KOMMERCE_SMTP_MAILDIR": str(stack_root() / "smtp" / "mail"),
         "KOMMERCE_S3_ENDPOINT": f"http://127.0.0.1:{port('s3')}",
+        "KOMMERCE_OPENSEARCH_URL": f"http://127.0.0.1:{port('opensearch')}",
         # the user service as `kommerce service run user` serves it (its default port)
         "KOMMERCE_AUTH_JWKS_URL": "http://127.0.0.1:8101/.well-known/jwks.json",
         "KOMMERCE_AUTH_ISSUER": "http://127.0.0.1:8101",

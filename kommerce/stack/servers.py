@@ -24,7 +24,7 @@ from typing import Any
 from kommerce.runtime.component import Component
 from kommerce.runtime.probes import http_ok, tcp_open
 from kommerce.runtime.procs import ProcessError, run_as
-from kommerce.stack import config
+from kommerce.stack import config, opensearch
 from kommerce.tools.catalog import tool_path
 
 
@@ -625,4 +625,5 @@ def servers() -> list[Component]:
             argv_fn=_s3_argv,
             health_fn=lambda s: http_ok(f"http://{s.address}/moto-api/"),
         ),
+        opensearch.component(base),
     ]

@@ -27,6 +27,7 @@ class Tool:
     artifact: str = ""
     extra: tuple[str, ...] = ()
     requirements: tuple[str, ...] = ()
+    launcher: str = ""  # maven: Java source (relative to kommerce/tools/) compiled into classes/
     apt_packages: tuple[str, ...] = field(default=())
 
     @property
@@ -65,6 +66,7 @@ def load_catalog(path: Path = VERSIONS_FILE) -> dict[str, Tool]:
             artifact=entry.get("artifact", ""),
             extra=tuple(entry.get("extra", ())),
             requirements=tuple(entry.get("requirements", ())),
+            launcher=entry.get("launcher", ""),
             apt_packages=tuple(entry.get("packages", ())) if entry["kind"] == "apt" else (),
         )
     return tools

@@ -240,6 +240,30 @@ def install_maven(tool: Tool, stage: Path, log: Path, say: Say) -> None:
         say=say,
     )
     shutil.rmtree(work)
+    if tool.launcher:
+        compile_launcher(tool, stage, log, say)
+
+
+def compile_launcher(tool: Tool, stage: Path, log: Path, say: Say) -> None:
+    """Compile our own Java entry point against the fetched jars into `<home>/classes`."""
+    source = Path(__file__).parent / tool.launcher
+    run_step(
+        tool=tool,
+        step=f"javac {source.name}",
+        argv=[
+            "javac",
+            "--release",
+            "17",
+            "-nowarn",
+            "-cp",
+            f"{stage / 'lib'}/*",
+            "-d",
+            str(stage / "classes"),
+            str(source),
+        ],
+        log=log,
+        say=say,
+    )
 
 
 def install_pypi(tool: Tool, stage: Path, log: Path, say: Say) -> None:
