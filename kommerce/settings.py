@@ -43,6 +43,7 @@ class KommerceSettings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int | None = Field(default=None, ge=1, le=65535)
     s3_endpoint: AnyHttpUrl | None = None
+    opensearch_url: AnyHttpUrl | None = None
     kubeconfig: str | None = None
     trace_console: bool = False
     # Where services find the user service's signing keys, and what its tokens must say.

@@ -1,0 +1,1 @@
+"""Search service: a product index built from events, full-text + trigram search, facets."""
