@@ -1,0 +1,1 @@
+"""Inventory service: stock per variant per warehouse, reservations, allocation, purchasing."""

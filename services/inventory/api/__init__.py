@@ -1,0 +1,1 @@
+"""The inventory service's HTTP routes."""

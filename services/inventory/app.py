@@ -1,0 +1,129 @@
+"""inventory application: `create_app()` is what `kommerce service run inventory` serves.
+
+Background work in the process: the outbox relay (`relay_enabled`), a consumer of product
+events and of the service's own `inventory.stock_changed` (`consumer_enabled`; it keeps the
+ATS cache in sync) and the sweeper returning expired reservations' stock (`sweeper_enabled`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from kommerce.auth.dependency import Authenticator
+from kommerce.data import migrations
+from kommerce.events.consumer import Consumer, ConsumerMetrics
+from kommerce.events.relay import Relay
+from kommerce.http.app import ServiceParts, create_service_app
+from services.inventory import consumers, reservations
+from services.inventory.api import availability, reports, stock, suppliers, warehouses
+from services.inventory.api import reservations as reservation_routes
+from services.inventory.context import InventoryContext
+from services.inventory.settings import InventorySettings
+from services.inventory.stock import cache_entries
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("kommerce.inventory")
+
+
+async def sweep_forever(c: InventoryContext) -> None:
+    """Return the stock of expired reservations, every `sweep_interval_seconds`."""
+    while True:
+        try:
+            snapshots = await reservations.expire_due(c.db)
+            await c.ats.write_through(cache_entries(snapshots))
+            if snapshots:
+                continue  # more may be due: no pause
+        except Exception:
+            log.exception("expiring reservations failed; will retry")
+        await asyncio.sleep(c.settings.sweep_interval_seconds)
+
+
+def create_app(
+    settings: InventorySettings | None = None, *, auth: Authenticator | None = None
+) -> FastAPI:
+    settings = settings or InventorySettings()
+    c = InventoryContext.build(settings, auth)
+    tasks: list[asyncio.Task[None]] = []
+    relay: list[Relay] = []
+    consumer: list[Consumer] = []
+
+    async def start(app: FastAPI) -> None:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(
+                migrations.upgrade,
+                script_location=MIGRATIONS,
+                url=settings.async_database_url(),
+                schema=settings.schema_name,
+            )
+        if settings.sweeper_enabled:
+            tasks.append(asyncio.create_task(sweep_forever(c), name="reservation-sweeper"))
+        bootstrap = settings.kafka_bootstrap
+        if bootstrap is None:
+            if settings.relay_enabled or settings.consumer_enabled:
+                log.warning("KOMMERCE_KAFKA_BOOTSTRAP is not set: no relay, no consumer")
+            return
+        registry = app.state.metrics.registry
+        if settings.relay_enabled:
+            relay.append(
+                Relay(
+                    database_url=settings.async_database_url(),
+                    schema=settings.schema_name,
+                    bootstrap=bootstrap,
+                    registry=registry,
+                )
+            )
+            await relay[0].start()
+        if settings.consumer_enabled:
+            consumer.append(
+                Consumer(
+                    group=settings.consumer_group,
+                    topics=sorted(consumers.TOPICS.values()),
+                    handler=consumers.handler(c.ats),
+                    database=c.db,
+                    bootstrap=bootstrap,
+                    metrics=ConsumerMetrics.create(registry),
+                )
+            )
+            await consumer[0].start()  # joined before serving, so stop() can always close it
+            tasks.append(asyncio.create_task(consumer[0].run(), name="inventory-consumer"))
+
+    async def stop(app: FastAPI) -> None:
+        for each in consumer:
+            await each.stop()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for publisher in relay:
+            await publisher.stop()
+        await c.redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
+        await c.db.close()
+
+    async def redis_ping() -> None:
+        await c.redis.ping()
+
+    app = create_service_app(
+        settings=settings,
+        parts=ServiceParts(
+            routers=[
+                availability.router,
+                warehouses.router,
+                stock.router,
+                reservation_routes.router,
+                suppliers.router,
+                reports.router,
+            ],
+            readiness={"postgres": c.db.ping, "redis": redis_ping},
+            on_startup=[start],
+            on_shutdown=[stop],
+        ),
+        description="Stock per warehouse, reservations with TTL, allocation, adjustments, "
+        "low-stock alerts, suppliers and purchase suggestions, reports, available-to-sell.",
+    )
+    app.state.ctx = c
+    return app
