@@ -8,15 +8,13 @@ and fuzzing phases; valid and invalid input) three ways: anonymously, as a signe
 past the 401. Each response must not be a server error, must have a documented status code and
 content type, and its body must match the documented schema (errors: problem+json).
 
-Bounded for CI by `KOMMERCE_FUZZ_EXAMPLES` (fuzzing examples per operation and run, default 10);
-`KOMMERCE_FUZZ_SEED` pins the generation seed to replay a run.
+Shared set-up and limits: tests/integration/fuzzing.py.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,41 +22,24 @@ import pytest
 import requests
 import schemathesis
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
 from schemathesis import Case, Response
-from schemathesis.checks import not_a_server_error
-from schemathesis.config import SchemathesisConfig
-from schemathesis.python import asgi
 from schemathesis.schemas import BaseSchema
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 from sqlalchemy import text
 
 from services.user.app import create_app
 from services.user.settings import OAuthClient, UserSettings
+from tests.integration.fuzzing import (
+    CHECKS,
+    FUZZ,
+    asgi_session,
+    assert_refused,
+    openapi_schema,
+    served,
+)
 from tests.integration.user.conftest import PASSWORD, Mailbox, Running, register_verified
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = int(os.environ.get("KOMMERCE_FUZZ_EXAMPLES", "10"))
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
-FUZZ = settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
-CONFIG: dict[str, Any] = {"generation": {"mode": "all"}}
-if seed := os.environ.get("KOMMERCE_FUZZ_SEED"):  # replay a failing run
-    CONFIG["seed"] = int(seed)
 # Operations that end the caller's own session when they succeed; the admin signs in again after.
 ENDS_SESSION = {
     "POST /v1/auth/logout",
@@ -67,13 +48,6 @@ ENDS_SESSION = {
 }
 
 schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@pytest.fixture(autouse=True)
-def _node_id_for_schemathesis(request: pytest.FixtureRequest) -> None:
-    """Schemathesis 4.32's lazy schemas read `item._nodeid`, which pytest 9.2 no longer has."""
-    if not hasattr(request.node, "_nodeid"):
-        request.node._nodeid = request.node.nodeid
 
 
 @pytest.fixture(scope="module")
@@ -85,21 +59,18 @@ def fuzz_app(user_settings: UserSettings, user_service: Running) -> Iterator[Fas
         name: OAuthClient(client_id=f"fuzz-{name}", client_secret="fuzz-secret")
         for name in ("google", "github", "facebook")
     }
-    app = create_app(user_settings.model_copy(update={"oauth": providers}))
-    yield app
-    asgi.shutdown_lifespans()  # the lifespan schemathesis started on its own loop
+    with served(create_app(user_settings.model_copy(update={"oauth": providers}))) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")
 def api_schema(fuzz_app: FastAPI) -> BaseSchema:
-    return schemathesis.openapi.from_asgi(
-        "/openapi.json", fuzz_app, config=SchemathesisConfig.from_dict(CONFIG)
-    )
+    return openapi_schema(fuzz_app)
 
 
 @pytest.fixture(scope="module")
 def asgi_client(fuzz_app: FastAPI) -> Iterator[requests.Session]:
-    with asgi.get_client(fuzz_app) as client:  # type: ignore[arg-type]
+    with asgi_session(fuzz_app) as client:
         yield client
 
 
@@ -249,6 +220,6 @@ def test_edge_inputs_are_refused(
     body: dict[str, str] | None,
     expected: int,
 ) -> None:
-    r = admin.client.request(method, path, params=params, json=body, headers=admin.headers())
-    assert r.status_code == expected, r.text
-    assert r.headers["content-type"] == "application/problem+json"
+    assert_refused(
+        admin.client, method, path, expected, params=params, body=body, headers=admin.headers()
+    )
