@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kommerce.cli.catalog import catalog
 from kommerce.cli.cluster import cluster
 from kommerce.cli.crds import crds
 from kommerce.cli.doctor import doctor
@@ -40,6 +41,7 @@ cli.add_command(events)
 cli.add_command(schemas)
 cli.add_command(saga)
 cli.add_command(secrets)
+cli.add_command(catalog)
 
 
 def main() -> None:
