@@ -208,12 +208,19 @@ async def _import_into_database(
     batch_size: int,
     workers: int,
 ) -> dict[str, Any]:
+    from kommerce.data import migrations
     from kommerce.data.db import Database
     from services.product import importer
+    from services.product.app import MIGRATIONS
 
     db = Database(url=url, schema=schema)
     size = await asyncio.to_thread(lambda: file.stat().st_size)
     try:
+        # the schema at the code's version, as the service would bring it at start
+        await db.ensure_schema()
+        await asyncio.to_thread(
+            migrations.upgrade, script_location=MIGRATIONS, url=url, schema=schema
+        )
         job_id = await importer.create_job(
             db,
             fmt=fmt,
