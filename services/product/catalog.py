@@ -225,13 +225,19 @@ async def _sync_variants(
     actor: str,
     now: datetime,
 ) -> None:
-    """Insert, update and delete variants so the product has exactly `variants` (by SKU)."""
+    """Insert, update and delete variants so the product has exactly `variants` (by SKU).
+
+    New variants go in one INSERT; their prices and price events are written in one statement
+    each too, so a product costs the same few statements however many variants it has.
+    """
     rows = await session.execute(select(VARIANTS).where(VARIANTS.c.product_id == product_id))
     existing = {r.sku: r for r in rows}
     wanted = {v.sku for v in variants}
     gone = [r.id for sku, r in existing.items() if sku not in wanted]
     if gone:
         await session.execute(delete(VARIANTS).where(VARIANTS.c.id.in_(gone)))
+    new_rows: list[dict[str, Any]] = []
+    repriced: list[prices.PriceChange] = []
     for position, variant in enumerate(variants):
         values = {
             "name": variant.name,
@@ -244,10 +250,8 @@ async def _sync_variants(
         row = existing.get(variant.sku)
         if row is None:
             variant_id = uuid.uuid4()
-            await session.execute(
-                insert(VARIANTS).values(
-                    id=variant_id, product_id=product_id, sku=variant.sku, **values
-                )
+            new_rows.append(
+                {"id": variant_id, "product_id": product_id, "sku": variant.sku, **values}
             )
             old_amount = None
         else:
@@ -256,20 +260,28 @@ async def _sync_variants(
             if (row.price_amount, row.currency) == (variant.price.amount, variant.price.currency):
                 continue
             old_amount = row.price_amount if row.currency == variant.price.currency else None
-        await prices.record(session, variant_id, variant.price, at=now, actor=actor)
-        await events.emit(
-            session,
-            events.PRICE_CHANGED,
-            {
-                "product_id": str(product_id),
-                "variant_id": str(variant_id),
-                "sku": variant.sku,
-                "old_amount": old_amount,
-                "new_amount": variant.price.amount,
-                "currency": variant.price.currency,
-                "changed_at": now,
-            },
-        )
+        repriced.append(prices.PriceChange(variant_id, variant.sku, old_amount, variant.price))
+    if new_rows:
+        await session.execute(insert(VARIANTS), new_rows)
+    await prices.record_many(session, repriced, at=now, actor=actor)
+    await events.emit.many(
+        session,
+        [
+            (
+                events.PRICE_CHANGED,
+                {
+                    "product_id": str(product_id),
+                    "variant_id": str(change.variant_id),
+                    "sku": change.sku,
+                    "old_amount": change.old_amount,
+                    "new_amount": change.price.amount,
+                    "currency": change.price.currency,
+                    "changed_at": now,
+                },
+            )
+            for change in repriced
+        ],
+    )
 
 
 async def _emit_changed(session: AsyncSession, product_id: uuid.UUID) -> None:

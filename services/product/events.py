@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+from kommerce.events.emitter import Emitter
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from kommerce.events import outbox
-from kommerce.events.schemas import Registry
-from kommerce.events.serde import encode
-
-PRODUCER = "product"
 PRODUCT_CHANGED = "product.changed"
 PRODUCT_DELETED = "product.deleted"
 PRICE_CHANGED = "product.price_changed"
 CATEGORY_CHANGED = "product.category_changed"
 
-
-@cache
-def registry() -> Registry:
-    return Registry.load()
-
-
-async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) -> None:
-    await outbox.record(session, encode(registry(), event_type, payload, producer=PRODUCER))
+emit = Emitter("product")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from pydantic import BaseModel
 from sqlalchemy import and_, insert, or_, select, update
@@ -20,23 +22,38 @@ class PricePeriod(BaseModel):
     changed_by: str
 
 
-async def record(
-    session: AsyncSession, variant_id: uuid.UUID, price: Money, *, at: datetime, actor: str
+class PriceChange(NamedTuple):
+    variant_id: uuid.UUID
+    sku: str
+    old_amount: int | None  # None for a new variant or a currency change
+    price: Money
+
+
+async def record_many(
+    session: AsyncSession, changes: Sequence[PriceChange], *, at: datetime, actor: str
 ) -> None:
-    """End the current price at `at` and start `price` from `at`."""
+    """End each variant's current price at `at` and start its new one from `at` (two
+    statements for any number of variants)."""
+    if not changes:
+        return
+    variant_ids = [c.variant_id for c in changes]
     await session.execute(
         update(PRICE_HISTORY)
-        .where(PRICE_HISTORY.c.variant_id == variant_id, PRICE_HISTORY.c.valid_to.is_(None))
+        .where(PRICE_HISTORY.c.variant_id.in_(variant_ids), PRICE_HISTORY.c.valid_to.is_(None))
         .values(valid_to=at)
     )
     await session.execute(
-        insert(PRICE_HISTORY).values(
-            variant_id=variant_id,
-            amount=price.amount,
-            currency=price.currency,
-            valid_from=at,
-            changed_by=actor,
-        )
+        insert(PRICE_HISTORY),
+        [
+            {
+                "variant_id": c.variant_id,
+                "amount": c.price.amount,
+                "currency": c.price.currency,
+                "valid_from": at,
+                "changed_by": actor,
+            }
+            for c in changes
+        ],
     )
 
 

@@ -25,8 +25,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.events.consumer import ConsumedMessage, PoisonMessage
+from kommerce.events.emitter import registry
 from kommerce.events.serde import DecodeError, decode_payload
-from services.product import events
 from services.product.tables import CO_OCCURRENCE, PRODUCTS, VARIANTS
 
 ORDER_PLACED_TOPIC = "order.placed.v1"
@@ -51,7 +51,7 @@ def pairs(product_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, uuid.UUID]]:
 async def on_order_placed(message: ConsumedMessage, session: AsyncSession) -> None:
     """Consumer handler: count the order's product pairs."""
     try:
-        _, payload = decode_payload(events.registry(), message.value or b"")
+        _, payload = decode_payload(registry(), message.value or b"")
         variant_ids = [uuid.UUID(line["variant_id"]) for line in payload["lines"]]
     except (DecodeError, KeyError, ValueError) as exc:
         raise PoisonMessage(f"unreadable order.placed: {exc}") from exc

@@ -2,22 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+from kommerce.events.emitter import Emitter
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from kommerce.events import outbox
-from kommerce.events.schemas import Registry
-from kommerce.events.serde import encode
-
-PRODUCER = "user"
-
-
-@cache
-def registry() -> Registry:
-    return Registry.load()
-
-
-async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) -> None:
-    await outbox.record(session, encode(registry(), event_type, payload, producer=PRODUCER))
+emit = Emitter("user")
