@@ -2,7 +2,8 @@
 
 Each service owns a PostgreSQL schema (its tables and its Alembic version table live there) and
 sets it as the connection's search_path, so no service can read another's tables by accident.
-Pools are bounded, connections are pinged before use, and every statement has a timeout.
+Pools are bounded, connections are pinged before use (unless the service opts out and retries
+instead), and every statement has a timeout.
 """
 
 from __future__ import annotations
@@ -30,8 +31,17 @@ class Base(DeclarativeBase):
 
 class Database:
     def __init__(
-        self, *, url: str, schema: str, pool_size: int = 5, statement_timeout_ms: int = 15_000
+        self,
+        *,
+        url: str,
+        schema: str,
+        pool_size: int = 5,
+        statement_timeout_ms: int = 15_000,
+        pre_ping: bool = True,
     ) -> None:
+        """`pre_ping=False` saves the ping (three round trips with asyncpg) on every checkout;
+        the caller must then retry a transaction that fails on a dead connection
+        (`DBAPIError.connection_invalidated`)."""
         if not _SCHEMA.match(schema):
             raise ValueError(f"not a valid schema name: {schema!r}")
         self.schema = schema
@@ -39,7 +49,7 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=pre_ping,
             pool_timeout=10,
             connect_args={
                 "timeout": 5,

@@ -59,12 +59,24 @@ class AtsCache:
         return bool(stored)
 
     async def write_through(self, entries: Iterable[tuple[uuid.UUID, int, int]]) -> None:
-        """After a commit: best effort (the stock_changed event brings the same values)."""
-        for variant_id, available, version in entries:
-            try:
-                await self.put(variant_id, available, version)
-            except RedisError as exc:
-                log.warning("ATS write-through failed for %s: %s", variant_id, exc)
+        """After a commit: best effort (the stock_changed event brings the same values). One
+        entry is one script call; several go in one pipeline (which first checks the script
+        is loaded: two round trips whatever the number)."""
+        entries = list(entries)
+        try:
+            if len(entries) == 1:
+                await self.put(*entries[0])
+            elif entries:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for variant_id, available, version in entries:
+                        await self._put(
+                            keys=[ats_key(variant_id)],
+                            args=[available, version, self.ttl_seconds],
+                            client=pipe,
+                        )
+                    await pipe.execute()
+        except RedisError as exc:
+            log.warning("ATS write-through failed for %d variant(s): %s", len(entries), exc)
 
     async def get_many(self, variant_ids: Sequence[uuid.UUID]) -> list[Availability]:
         cached: dict[uuid.UUID, Availability] = {}

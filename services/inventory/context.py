@@ -33,6 +33,8 @@ class InventoryContext:
             url=settings.async_database_url(),
             schema=settings.schema_name,
             pool_size=settings.pool_size,
+            # no ping per checkout: the writes retry on a dead connection (retry.py)
+            pre_ping=False,
         )
         if settings.redis_url is None:
             raise RuntimeError("KOMMERCE_REDIS_URL is not set; run `eval $(kommerce stack env)`")
@@ -46,7 +48,8 @@ class InventoryContext:
         )
 
 
-def ctx(request: Request) -> InventoryContext:
+async def ctx(request: Request) -> InventoryContext:
+    """Async on purpose: FastAPI runs a plain `def` dependency in its thread pool."""
     context: InventoryContext = request.app.state.ctx
     return context
 

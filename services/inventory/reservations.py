@@ -16,24 +16,32 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.data.db import Database
+from kommerce.events.message import EncodedMessage
+from kommerce.events.outbox import outbox_values
 from kommerce.http.errors import Conflict, NotFound
 from services.inventory import allocation as alloc
 from services.inventory.events import STOCK_RESERVED, message
+from services.inventory.retry import retrying
 from services.inventory.stock import (
     Change,
     InsufficientStock,
+    Level,
     Snapshot,
     change_levels,
+    is_below_reorder_point,
     lock_variants,
+    low_stock_message,
     publish_all,
+    stock_changed,
 )
 from services.inventory.tables import ALLOCATIONS, RESERVATIONS, WAREHOUSES
 
@@ -121,44 +129,34 @@ async def reserve(db: Database, request: ReserveRequest) -> Outcome:
     first (lazily, in their own transaction, see the lock order above) and the attempt is
     repeated once; the sweeper does the same in the background."""
     try:
-        return await _reserve_once(db, request)
+        return await retrying(lambda: _reserve_once(db, request), what="reserve")
     except InsufficientStock:
-        if not await expire_due(db):
+        if not await retrying(lambda: expire_due(db), what="expire"):
             raise
-    return await _reserve_once(db, request)
+    return await retrying(lambda: _reserve_once(db, request), what="reserve")
 
 
 async def _reserve_once(db: Database, request: ReserveRequest) -> Outcome:
+    """Four round trips: BEGIN; lock and read (RESERVE_LOCK); write everything (RESERVE_WRITE);
+    COMMIT. The locks are taken by the second and held for the last three."""
+    async with db.engine.begin() as conn:
+        rows = (
+            await conn.execute(RESERVE_LOCK, {"ids": sorted(request.lines), "key": request.key})
+        ).all()
+        if rows:
+            taken = rows[0].key_taken
+        else:  # none of the variants has stock: is the key taken anyway?
+            taken = (await conn.execute(KEY_TAKEN, {"key": request.key})).scalar_one()
+        if not taken:
+            plan = _plan(request, rows)
+            written = (await conn.execute(RESERVE_WRITE, plan.params)).one()
+            if written.inserted:
+                if (written.changed, written.bumped) != plan.expected:
+                    raise RuntimeError(f"reservation {plan.reservation.id}: stock moved under lock")
+                return Outcome(plan.reservation, created=True, snapshots=plan.snapshots)
+            # else a concurrent reserve with this key committed first: nothing was written
     async with db.session() as session:
-        new_id = uuid.uuid4()
-        inserted = (
-            await session.execute(
-                pg_insert(RESERVATIONS)
-                .values(
-                    id=new_id,
-                    key=request.key,
-                    status="active",
-                    strategy=request.strategy,
-                    expires_at=func.now() + timedelta(seconds=request.ttl_seconds),
-                    lines=request.canonical_lines(),
-                    actor=request.actor,
-                )
-                .on_conflict_do_nothing(index_elements=["key"])
-                .returning(RESERVATIONS.c.expires_at, RESERVATIONS.c.created_at)
-            )
-        ).one_or_none()
-        if inserted is None:
-            return Outcome(await _existing(session, request))
-        reservation = Reservation(
-            id=new_id,
-            key=request.key,
-            status="active",
-            strategy=request.strategy,
-            expires_at=inserted.expires_at,
-            created_at=inserted.created_at,
-        )
-        snapshots = await _allocate(session, request, reservation)
-    return Outcome(reservation, created=True, snapshots=snapshots)
+        return Outcome(await _existing(session, request))
 
 
 async def _existing(session: AsyncSession, request: ReserveRequest) -> Reservation:
@@ -175,14 +173,18 @@ async def _existing(session: AsyncSession, request: ReserveRequest) -> Reservati
     return await load(session, row.id, lock=False)
 
 
-# The variants' rows locked (in id order) and their stock read, in one statement. The stock
-# rows are locked too: after waiting for a lock, PostgreSQL re-reads only the rows it locks, so
-# locking just the variant would hand us stock figures from before the wait. (Variants without
-# any stock row are not returned: nothing to reserve there.)
-LOCK_WITH_STOCK = text(
+# The variants' rows and all their stock rows locked (in id order) and read, in one statement,
+# with the transaction's time and whether the key is taken. The stock rows are locked too:
+# after waiting for a lock, PostgreSQL re-reads only the rows it locks, so locking just the
+# variant would hand us stock figures from before the wait. (Variants without any stock row
+# are not returned: nothing to reserve there.) Holding the locks, the figures after the change
+# are known exactly, so the events can be encoded before the write.
+RESERVE_LOCK = text(
     """
-    SELECT v.variant_id, v.deleted, w.id AS warehouse_id, w.code, w.latitude, w.longitude,
-           s.on_hand - s.reserved AS available
+    SELECT v.variant_id, v.deleted, v.stock_version, v.product_id, v.sku,
+           w.id AS warehouse_id, w.code, w.latitude, w.longitude,
+           s.on_hand, s.reserved, s.reorder_point, s.low_stock_alerted, now() AS now,
+           EXISTS (SELECT 1 FROM reservations r WHERE r.key = :key) AS key_taken
     FROM variants v
     JOIN stock_levels s ON s.variant_id = v.variant_id
     JOIN warehouses w ON w.id = s.warehouse_id
@@ -191,31 +193,103 @@ LOCK_WITH_STOCK = text(
     FOR UPDATE OF v, s
     """
 )
+KEY_TAKEN = text("SELECT EXISTS (SELECT 1 FROM reservations WHERE key = :key)")
+
+# Everything else in one statement: the reservation (its key insert decides: if a concurrent
+# reserve took the key, nothing else happens), the conditional UPDATE of the levels (the same
+# never-below-zero condition as stock.change_levels; with the locks held it cannot fail), the
+# movements, the allocations, the version bumps and the outbox rows (in order).
+RESERVE_WRITE = text(
+    """
+    WITH res AS (
+        INSERT INTO reservations (id, key, status, strategy, expires_at, lines, actor)
+        VALUES (CAST(:id AS uuid), :key, 'active', :strategy, :expires_at, :lines, :actor)
+        ON CONFLICT (key) DO NOTHING
+        RETURNING id
+    ), p AS (
+        SELECT * FROM unnest(CAST(:variants AS uuid[]), CAST(:warehouses AS uuid[]),
+                             CAST(:quantities AS bigint[]), CAST(:alerted AS boolean[]))
+            AS p(variant_id, warehouse_id, quantity, alerted)
+        WHERE EXISTS (SELECT 1 FROM res)
+    ), changed AS (
+        UPDATE stock_levels s
+        SET reserved = s.reserved + p.quantity, low_stock_alerted = p.alerted,
+            updated_at = now()
+        FROM p
+        WHERE s.variant_id = p.variant_id AND s.warehouse_id = p.warehouse_id
+          AND p.quantity > 0 AND s.on_hand - s.reserved - p.quantity >= 0
+        RETURNING s.variant_id, s.warehouse_id, s.on_hand, s.reserved, p.quantity
+    ), moved AS (
+        INSERT INTO movements (actor, variant_id, warehouse_id, reason, delta_on_hand,
+                               delta_reserved, on_hand_after, reserved_after, reservation_id,
+                               note)
+        SELECT :actor, variant_id, warehouse_id, 'reserved', 0, quantity, on_hand, reserved,
+               CAST(:id AS uuid), ''
+        FROM changed
+    ), allocated AS (
+        INSERT INTO reservation_allocations (reservation_id, variant_id, warehouse_id, quantity)
+        SELECT CAST(:id AS uuid), variant_id, warehouse_id, quantity FROM changed
+    ), bumped AS (
+        UPDATE variants SET stock_version = stock_version + 1, updated_at = now()
+        WHERE variant_id = ANY(CAST(:variant_ids AS uuid[])) AND EXISTS (SELECT 1 FROM res)
+        RETURNING variant_id
+    ), recorded AS (
+        INSERT INTO outbox (event_id, topic, key, value, headers)
+        SELECT e.event_id, e.topic, e.key, e.value, CAST(e.headers AS jsonb)
+        FROM unnest(CAST(:event_ids AS uuid[]), CAST(:topics AS text[]),
+                    CAST(:keys AS bytea[]), CAST(:values AS bytea[]),
+                    CAST(:headers AS text[]))
+            WITH ORDINALITY AS e(event_id, topic, key, value, headers, n)
+        WHERE EXISTS (SELECT 1 FROM res)
+        ORDER BY e.n
+    )
+    SELECT (SELECT count(*) FROM res) AS inserted, (SELECT count(*) FROM changed) AS changed,
+           (SELECT count(*) FROM bumped) AS bumped
+    """
+)
 
 
-async def _allocate(
-    session: AsyncSession, request: ReserveRequest, reservation: Reservation
-) -> list[Snapshot]:
-    rows = (await session.execute(LOCK_WITH_STOCK, {"ids": sorted(request.lines)})).all()
-    candidates: dict[uuid.UUID, list[alloc.Candidate]] = defaultdict(list)
-    deleted = {r.variant_id for r in rows if r.deleted}
-    for r in rows:
-        if r.warehouse_id is not None:
-            candidates[r.variant_id].append(
-                alloc.Candidate(
-                    str(r.warehouse_id),
-                    r.code,
-                    alloc.Location(r.latitude, r.longitude),
-                    r.available,
-                )
-            )
-    changes: list[Change] = []
+@dataclass
+class _Plan:
+    reservation: Reservation
+    snapshots: list[Snapshot]
+    params: dict[str, Any]
+    expected: tuple[int, int]  # levels changed, variants bumped
+
+
+def _plan(request: ReserveRequest, rows: Sequence[Any]) -> _Plan:
+    """Allocate every line from the locked rows (or raise InsufficientStock) and prepare the
+    write: the new levels, versions and events follow from the locked figures."""
+    by_variant: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_variant[row.variant_id].append(row)
+    now: datetime = rows[0].now if rows else datetime.now(UTC)
+    reservation = Reservation(
+        id=uuid.uuid4(),
+        key=request.key,
+        status="active",
+        strategy=request.strategy,
+        expires_at=now + timedelta(seconds=request.ttl_seconds),
+        created_at=now,
+    )
+    picked: dict[tuple[uuid.UUID, uuid.UUID], int] = {}
     for variant_id, quantity in sorted(request.lines.items()):
-        available = 0 if variant_id in deleted else sum(c.available for c in candidates[variant_id])
+        found = by_variant[variant_id]
+        candidates = [
+            alloc.Candidate(
+                str(r.warehouse_id),
+                r.code,
+                alloc.Location(r.latitude, r.longitude),
+                r.on_hand - r.reserved,
+            )
+            for r in found
+        ]
+        deleted = any(r.deleted for r in found)
+        available = 0 if deleted else sum(c.available for c in candidates)
         picks = (
             alloc.allocate(
                 quantity,
-                candidates[variant_id],
+                candidates,
                 strategy=request.strategy,
                 ship_to=request.ship_to,
                 preferred=request.preferred_warehouse,
@@ -227,18 +301,37 @@ async def _allocate(
         if picks is None:
             raise _insufficient(variant_id, quantity, available, split=request.allow_split)
         for pick in picks:
-            changes.append(Change(variant_id, uuid.UUID(pick.warehouse_id), 0, pick.quantity))
+            picked[(variant_id, uuid.UUID(pick.warehouse_id))] = pick.quantity
             reservation.allocations.append(Allocated(variant_id, pick.code, pick.quantity))
-    levels = await change_levels(
-        session,
-        changes,
-        reason="reserved",
-        actor=request.actor,
-        reservation_id=reservation.id,
-        record_allocations=True,
-    )
-    if levels is None:  # cannot happen while we hold the variants' locks
-        raise InsufficientStock(f"stock of {sorted(request.lines)} changed under the lock")
+    changed_at = datetime.now(UTC)
+    low_stock: list[EncodedMessage] = []
+    changed: list[EncodedMessage] = []
+    snapshots: list[Snapshot] = []
+    alerted: dict[tuple[uuid.UUID, uuid.UUID], bool] = {}
+    for variant_id in sorted(request.lines):
+        levels: list[tuple[str, int, int]] = []
+        for r in by_variant[variant_id]:
+            quantity = picked.get((variant_id, r.warehouse_id), 0)
+            level = Level(variant_id, r.warehouse_id, r.on_hand, r.reserved + quantity)
+            levels.append((r.code, level.on_hand, level.reserved))
+            if not quantity:
+                continue
+            below = is_below_reorder_point(level.available, r.reorder_point)
+            alerted[(variant_id, r.warehouse_id)] = below
+            if below and not r.low_stock_alerted:
+                low_stock.append(low_stock_message(level, r.sku, r.code, r.reorder_point))
+        first = by_variant[variant_id][0]
+        snapshot, event = stock_changed(
+            variant_id,
+            first.product_id,
+            first.sku,
+            first.stock_version + 1,
+            sorted(levels),
+            reason="reserved",
+            at=changed_at,
+        )
+        snapshots.append(snapshot)
+        changed.append(event)
     reserved = message(
         STOCK_RESERVED,
         {
@@ -247,7 +340,26 @@ async def _allocate(
             "expires_at": reservation.expires_at,
         },
     )
-    return await publish_all(session, request.lines, reason="reserved", also=[reserved])
+    outbox = [outbox_values(m) for m in [*low_stock, *changed, reserved]]
+    params: dict[str, Any] = {
+        "id": reservation.id,
+        "key": request.key,
+        "strategy": request.strategy,
+        "expires_at": reservation.expires_at,
+        "lines": request.canonical_lines(),
+        "actor": request.actor,
+        "variants": [v for v, _ in picked],
+        "warehouses": [w for _, w in picked],
+        "quantities": list(picked.values()),
+        "alerted": [alerted[pair] for pair in picked],
+        "variant_ids": sorted(request.lines),
+        "event_ids": [o["event_id"] for o in outbox],
+        "topics": [o["topic"] for o in outbox],
+        "keys": [o["key"] for o in outbox],
+        "values": [o["value"] for o in outbox],
+        "headers": [json.dumps(o["headers"]) for o in outbox],
+    }
+    return _Plan(reservation, snapshots, params, (len(picked), len(request.lines)))
 
 
 def _insufficient(
@@ -307,6 +419,10 @@ async def _is_past_expiry(session: AsyncSession, reservation: Reservation) -> bo
 
 
 async def confirm(db: Database, reservation_id: uuid.UUID, *, actor: str) -> Outcome:
+    return await retrying(lambda: _confirm_once(db, reservation_id, actor), what="confirm")
+
+
+async def _confirm_once(db: Database, reservation_id: uuid.UUID, actor: str) -> Outcome:
     async with db.session() as session:
         reservation = await load(session, reservation_id, lock=True)
         if reservation.status == "confirmed":
@@ -338,6 +454,10 @@ async def confirm(db: Database, reservation_id: uuid.UUID, *, actor: str) -> Out
 
 
 async def release(db: Database, reservation_id: uuid.UUID, *, actor: str) -> Outcome:
+    return await retrying(lambda: _release_once(db, reservation_id, actor), what="release")
+
+
+async def _release_once(db: Database, reservation_id: uuid.UUID, actor: str) -> Outcome:
     async with db.session() as session:
         reservation = await load(session, reservation_id, lock=True)
         if reservation.status in ("released", "expired"):

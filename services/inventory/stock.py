@@ -9,6 +9,10 @@ in the same statement, then re-checks the reorder points. `publish_all` bumps th
 stock versions and records `inventory.stock_changed` in the same transaction. The statements
 are few on purpose: row locks are held until commit, so every round trip inside the
 transaction is time other checkouts of the same variant wait.
+
+The reserve hot path (reservations.RESERVE_LOCK / RESERVE_WRITE) follows the same rules with
+fewer statements: it takes the same locks in the same order and its UPDATE has the same
+never-below-zero condition.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kommerce.events.message import EncodedMessage
 from kommerce.events.outbox import record_many
 from kommerce.http.errors import Conflict
-from services.inventory.events import LOW_STOCK, STOCK_CHANGED, emit, message
+from services.inventory.events import LOW_STOCK, STOCK_CHANGED, message
 from services.inventory.tables import STOCK_LEVELS, VARIANTS, WAREHOUSES
 
 
@@ -176,7 +180,7 @@ async def check_reorder_point(
     session: AsyncSession, level: Level, *, reorder_point: int | None, alerted: bool
 ) -> None:
     """`inventory.low_stock` once per crossing below the reorder point; re-armed at or above."""
-    below = reorder_point is not None and level.available < reorder_point
+    below = is_below_reorder_point(level.available, reorder_point)
     if below == alerted:
         return
     await session.execute(
@@ -197,18 +201,27 @@ async def check_reorder_point(
                 select(sku.scalar_subquery().label("sku"), code.scalar_subquery().label("code"))
             )
         ).one()
-        await emit(
-            session,
-            LOW_STOCK,
-            {
-                "variant_id": str(level.variant_id),
-                "sku": facts.sku,
-                "warehouse_code": facts.code,
-                "available": level.available,
-                "reorder_point": reorder_point,
-                "detected_at": datetime.now(UTC),
-            },
-        )
+        await record_many(session, [low_stock_message(level, facts.sku, facts.code, reorder_point)])
+
+
+def is_below_reorder_point(available: int, reorder_point: int | None) -> bool:
+    return reorder_point is not None and available < reorder_point
+
+
+def low_stock_message(
+    level: Level, sku: str | None, warehouse_code: str, reorder_point: int
+) -> EncodedMessage:
+    return message(
+        LOW_STOCK,
+        {
+            "variant_id": str(level.variant_id),
+            "sku": sku,
+            "warehouse_code": warehouse_code,
+            "available": level.available,
+            "reorder_point": reorder_point,
+            "detected_at": datetime.now(UTC),
+        },
+    )
 
 
 BUMP_AND_READ = text(
@@ -246,39 +259,61 @@ async def publish_all(
     messages: list[EncodedMessage] = []
     for variant_id in ids:
         found = by_variant[variant_id]
-        levels = [r for r in found if r.code is not None]
-        on_hand = sum(r.on_hand for r in levels)
-        reserved = sum(r.reserved for r in levels)
         first = found[0]
-        snapshot = Snapshot(variant_id, first.stock_version, on_hand - reserved, on_hand, reserved)
-        snapshots.append(snapshot)
-        messages.append(
-            message(
-                STOCK_CHANGED,
-                {
-                    "variant_id": str(variant_id),
-                    "product_id": str(first.product_id) if first.product_id else None,
-                    "sku": first.sku,
-                    "version": snapshot.version,
-                    "available": snapshot.available,
-                    "on_hand": on_hand,
-                    "reserved": reserved,
-                    "warehouses": [
-                        {
-                            "warehouse_code": r.code,
-                            "available": r.on_hand - r.reserved,
-                            "on_hand": r.on_hand,
-                            "reserved": r.reserved,
-                        }
-                        for r in levels
-                    ],
-                    "reason": reason,
-                    "changed_at": now,
-                },
-            )
+        snapshot, event = stock_changed(
+            variant_id,
+            first.product_id,
+            first.sku,
+            first.stock_version,
+            [(r.code, r.on_hand, r.reserved) for r in found if r.code is not None],
+            reason=reason,
+            at=now,
         )
+        snapshots.append(snapshot)
+        messages.append(event)
     await record_many(session, [*messages, *also])
     return snapshots
+
+
+def stock_changed(
+    variant_id: uuid.UUID,
+    product_id: uuid.UUID | None,
+    sku: str | None,
+    version: int,
+    levels: Sequence[tuple[str, int, int]],
+    *,
+    reason: str,
+    at: datetime,
+) -> tuple[Snapshot, EncodedMessage]:
+    """A variant's snapshot and its `inventory.stock_changed` event from its levels after the
+    change: (warehouse code, on_hand, reserved), in code order."""
+    on_hand = sum(level[1] for level in levels)
+    reserved = sum(level[2] for level in levels)
+    snapshot = Snapshot(variant_id, version, on_hand - reserved, on_hand, reserved)
+    event = message(
+        STOCK_CHANGED,
+        {
+            "variant_id": str(variant_id),
+            "product_id": str(product_id) if product_id else None,
+            "sku": sku,
+            "version": version,
+            "available": snapshot.available,
+            "on_hand": on_hand,
+            "reserved": reserved,
+            "warehouses": [
+                {
+                    "warehouse_code": code,
+                    "available": level_on_hand - level_reserved,
+                    "on_hand": level_on_hand,
+                    "reserved": level_reserved,
+                }
+                for code, level_on_hand, level_reserved in levels
+            ],
+            "reason": reason,
+            "changed_at": at,
+        },
+    )
+    return snapshot, event
 
 
 def cache_entries(snapshots: Sequence[Snapshot]) -> list[tuple[uuid.UUID, int, int]]:

@@ -1,12 +1,15 @@
-"""The inventory service's pure parts: allocation, purchase suggestions, adjustment reasons."""
+"""The inventory service's pure parts: allocation, purchase suggestions, adjustment reasons,
+the transaction retry."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from services.inventory.adjustments import sign_error
 from services.inventory.allocation import Candidate, Location, Pick, allocate, haversine_km
 from services.inventory.purchasing import suggested_quantity
+from services.inventory.retry import ATTEMPTS, is_transient, retrying
 
 pytestmark = pytest.mark.unit
 
@@ -78,3 +81,48 @@ def test_reason_signs() -> None:
     assert sign_error("damaged", 1) is not None
     assert sign_error("correction", -1) is None
     assert sign_error("correction", 0) is not None
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def _db_error(sqlstate: str, *, invalidated: bool = False) -> DBAPIError:
+    return DBAPIError("SELECT 1", {}, _Orig(sqlstate), connection_invalidated=invalidated)
+
+
+async def test_retrying_runs_the_transaction_again_only_when_transient() -> None:
+    assert is_transient(_db_error("40P01"))
+    assert is_transient(_db_error("40001"))
+    assert is_transient(_db_error("08006", invalidated=True))
+    assert not is_transient(_db_error("23505"))
+    calls: list[int] = []
+
+    async def deadlocks_twice() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise _db_error("40P01")
+        return "done"
+
+    assert await retrying(deadlocks_twice, what="test") == "done"
+    assert len(calls) == 3
+
+    async def unique_violation() -> str:
+        calls.append(1)
+        raise _db_error("23505")
+
+    calls.clear()
+    with pytest.raises(DBAPIError):
+        await retrying(unique_violation, what="test")
+    assert len(calls) == 1
+
+    async def always_deadlocks() -> str:
+        calls.append(1)
+        raise _db_error("40P01")
+
+    calls.clear()
+    with pytest.raises(DBAPIError):
+        await retrying(always_deadlocks, what="test")
+    assert len(calls) == ATTEMPTS
