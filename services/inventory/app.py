@@ -8,16 +8,15 @@ ATS cache in sync) and the sweeper returning expired reservations' stock (`sweep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from kommerce.auth.dependency import Authenticator
+from kommerce.background import Background
 from kommerce.data import migrations
 from kommerce.events.consumer import Consumer, ConsumerMetrics
-from kommerce.events.relay import Relay
 from kommerce.http.app import ServiceParts, create_service_app
 from services.inventory import consumers, reservations
 from services.inventory.api import availability, reports, stock, suppliers, warehouses
@@ -30,17 +29,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger("kommerce.inventory")
 
 
-async def sweep_forever(c: InventoryContext) -> None:
-    """Return the stock of expired reservations, every `sweep_interval_seconds`."""
-    while True:
-        try:
-            snapshots = await reservations.expire_due(c.db)
-            await c.ats.write_through(cache_entries(snapshots))
-            if snapshots:
-                continue  # more may be due: no pause
-        except Exception:
-            log.exception("expiring reservations failed; will retry")
-        await asyncio.sleep(c.settings.sweep_interval_seconds)
+async def sweep_expired(c: InventoryContext) -> None:
+    """Return the stock of every expired reservation (in batches until none is due)."""
+    while snapshots := await reservations.expire_due(c.db):
+        await c.ats.write_through(cache_entries(snapshots))
 
 
 def create_app(
@@ -48,9 +40,7 @@ def create_app(
 ) -> FastAPI:
     settings = settings or InventorySettings()
     c = InventoryContext.build(settings, auth)
-    tasks: list[asyncio.Task[None]] = []
-    relay: list[Relay] = []
-    consumer: list[Consumer] = []
+    work = Background("inventory")
 
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
@@ -61,46 +51,26 @@ def create_app(
                 schema=settings.schema_name,
             )
         if settings.sweeper_enabled:
-            tasks.append(asyncio.create_task(sweep_forever(c), name="reservation-sweeper"))
-        bootstrap = settings.kafka_bootstrap
-        if bootstrap is None:
-            if settings.relay_enabled or settings.consumer_enabled:
-                log.warning("KOMMERCE_KAFKA_BOOTSTRAP is not set: no relay, no consumer")
-            return
+            work.every(
+                "reservation-sweeper", settings.sweep_interval_seconds, lambda: sweep_expired(c)
+            )
         registry = app.state.metrics.registry
         if settings.relay_enabled:
-            relay.append(
-                Relay(
-                    database_url=settings.async_database_url(),
-                    schema=settings.schema_name,
-                    bootstrap=bootstrap,
-                    registry=registry,
-                )
-            )
-            await relay[0].start()
-        if settings.consumer_enabled:
-            consumer.append(
+            await work.relay(settings, schema=settings.schema_name, registry=registry)
+        if settings.consumer_enabled and settings.kafka_bootstrap is not None:
+            await work.consumer(
                 Consumer(
                     group=settings.consumer_group,
                     topics=sorted(consumers.TOPICS.values()),
                     handler=consumers.handler(c.ats),
                     database=c.db,
-                    bootstrap=bootstrap,
+                    bootstrap=settings.kafka_bootstrap,
                     metrics=ConsumerMetrics.create(registry),
                 )
             )
-            await consumer[0].start()  # joined before serving, so stop() can always close it
-            tasks.append(asyncio.create_task(consumer[0].run(), name="inventory-consumer"))
 
     async def stop(app: FastAPI) -> None:
-        for each in consumer:
-            await each.stop()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for publisher in relay:
-            await publisher.stop()
+        await work.stop()
         await c.redis.aclose()  # type: ignore[attr-defined]  # types-redis predates aclose
         await c.db.close()
 
