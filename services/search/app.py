@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from kommerce.auth.dependency import Authenticator
+from kommerce.background import Background
 from kommerce.data import migrations
 from kommerce.events.projection import ProjectionRunner
 from kommerce.events.schemas import Registry
@@ -22,8 +21,6 @@ from services.search.indexer import Indexer, projection
 from services.search.settings import SearchSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-RESTART_SECONDS = 5.0
-log = logging.getLogger("kommerce.search")
 
 
 def create_app(
@@ -34,11 +31,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or SearchSettings()
     c = SearchContext.build(settings, auth=auth, backend=backend)
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
+    work = Background("search")
 
     async def start(app: FastAPI) -> None:
-        stop.clear()
         if settings.migrate_on_start:
             await asyncio.to_thread(
                 migrations.upgrade,
@@ -48,11 +43,9 @@ def create_app(
             )
         await c.backend.start()
         await c.tuning.load()
-        tasks.append(_forever("config", c.tuning.load, settings.config_refresh_seconds))
-        tasks.append(
-            asyncio.create_task(
-                c.analytics.run(settings.analytics_flush_seconds, stop), name="analytics"
-            )
+        work.every("config", settings.config_refresh_seconds, c.tuning.load)
+        work.supervise(
+            "analytics", lambda: c.analytics.run(settings.analytics_flush_seconds, work.stopping)
         )
         if settings.consume_events and settings.kafka_bootstrap:
             runner = ProjectionRunner(
@@ -62,36 +55,11 @@ def create_app(
                 registry=Registry.load(),
             )
             app.state.projection = runner
-            tasks.append(asyncio.create_task(_keep_running(runner), name="search-index"))
-
-    async def _keep_running(runner: ProjectionRunner) -> None:
-        """The index follows the topics; a failure (Kafka away, topic missing) restarts it."""
-        while not stop.is_set():
-            try:
-                await runner.run(stop)
-            except Exception:
-                log.exception("search index projection failed; restarting")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=RESTART_SECONDS)
-
-    def _forever(name: str, job: Callable[[], Awaitable[None]], every: float) -> asyncio.Task[None]:
-        async def loop() -> None:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=every)
-                try:
-                    await job()
-                except Exception:
-                    log.exception("%s refresh failed; will retry", name)
-
-        return asyncio.create_task(loop(), name=name)
+            # the index follows the topics; a failure (Kafka away, a topic missing) restarts it
+            work.supervise("index", lambda: runner.run(work.stopping))
 
     async def shutdown(app: FastAPI) -> None:
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=10)
-        tasks.clear()
+        await work.stop()
         with contextlib.suppress(Exception):
             await c.analytics.flush()
         await c.backend.close()
