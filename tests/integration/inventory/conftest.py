@@ -5,23 +5,18 @@ and warehouse codes so they do not depend on each other."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
-from kommerce.events.schemas import Registry
 from services.inventory.app import create_app
 from services.inventory.context import InventoryContext
 from services.inventory.settings import InventorySettings
+from tests.integration.apps import ensure_topics, eventually, serving
 from tests.tokens import TokenMinter
 
 SUBJECTS = [
@@ -34,25 +29,6 @@ SUBJECTS = [
 BERLIN = {"latitude": 52.52, "longitude": 13.405}
 MADRID = {"latitude": 40.4168, "longitude": -3.7038}
 PARIS = {"latitude": 48.8566, "longitude": 2.3522}
-
-
-async def ensure_topics(bootstrap: str) -> None:
-    registry = Registry.load()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for subject in SUBJECTS:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(registry.subject(subject).topic, 3, replication_factor=1)]
-                )
-    finally:
-        await admin.close()
-
-
-@pytest.fixture(scope="session")
-def minter() -> TokenMinter:
-    return TokenMinter()
 
 
 @pytest.fixture(scope="session")
@@ -128,14 +104,10 @@ class Running:
 async def inventory_service(
     inventory_settings: InventorySettings, minter: TokenMinter, stack_env: dict[str, str]
 ) -> AsyncIterator[Running]:
-    await ensure_topics(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"])
+    await ensure_topics(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"], SUBJECTS)
     app = create_app(inventory_settings, auth=minter.authenticator())
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://inventory.test") as client:
+    async with serving(app, base_url="http://inventory.test") as client:
         yield Running(app, client, minter)
-    await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture
@@ -147,12 +119,4 @@ def new_variant() -> str:
     return str(uuid.uuid4())
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, seconds: float = 20.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} not reached within {seconds} s")
+__all__ = ["eventually"]

@@ -7,7 +7,6 @@ reached with httpx over ASGI. Tokens come from a test minter: `merchant` holds c
 
 from __future__ import annotations
 
-import contextlib
 import io
 import uuid
 from collections.abc import AsyncIterator
@@ -15,15 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 from PIL import Image
 
-from kommerce.events.schemas import Registry
 from services.product.app import create_app
 from services.product.context import ProductContext
 from services.product.settings import ProductSettings
+from tests.integration.apps import ensure_topics, serving
 from tests.tokens import TokenMinter
 
 SUBJECTS = [
@@ -34,19 +31,6 @@ SUBJECTS = [
     "order.placed",
 ]
 IMAGE_LIMIT = 256 * 1024
-
-
-async def ensure_topics(bootstrap: str) -> None:
-    registry = Registry.load()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for subject in SUBJECTS:
-            topic = registry.subject(subject).topic
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(scope="session")
@@ -64,11 +48,6 @@ def product_settings(
     )
 
 
-@pytest.fixture(scope="session")
-def minter() -> TokenMinter:
-    return TokenMinter()
-
-
 class Running:
     def __init__(self, app: FastAPI, client: httpx.AsyncClient) -> None:
         self.app = app
@@ -84,14 +63,10 @@ class Running:
 async def product_service(
     product_settings: ProductSettings, minter: TokenMinter, stack_env: dict[str, str]
 ) -> AsyncIterator[Running]:
-    await ensure_topics(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"])
+    await ensure_topics(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"], SUBJECTS)
     app = create_app(product_settings, auth=minter.authenticator())
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://product.test") as client:
+    async with serving(app, base_url="http://product.test") as client:
         yield Running(app, client)
-    await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture

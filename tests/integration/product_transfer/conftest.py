@@ -20,6 +20,7 @@ from sqlalchemy import text
 from services.product.app import create_app
 from services.product.context import ProductContext
 from services.product.settings import ProductSettings
+from tests.integration.apps import serving
 from tests.tokens import TokenMinter
 
 
@@ -51,23 +52,12 @@ def settings_for(image_dir: Path) -> ProductSettings:
 @contextlib.asynccontextmanager
 async def running(settings: ProductSettings, minter: TokenMinter) -> AsyncIterator[Service]:
     app = create_app(settings, auth=minter.authenticator())
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    transport = httpx.ASGITransport(app=app)
-    try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://product.test", timeout=120
-        ) as client:
+    async with serving(app, base_url="http://product.test", timeout=120) as client:
+        try:
             yield Service(app, client)
-    finally:
-        async with app.state.ctx.db.engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.schema_name}" CASCADE'))
-        await lifespan.__aexit__(None, None, None)
-
-
-@pytest.fixture(scope="session")
-def minter() -> TokenMinter:
-    return TokenMinter()
+        finally:
+            async with app.state.ctx.db.engine.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{settings.schema_name}" CASCADE'))
 
 
 @pytest.fixture

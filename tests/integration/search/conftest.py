@@ -9,11 +9,8 @@ index), so each test works in a category of its own and filters on it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +18,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
 from kommerce.events.schemas import Registry
@@ -31,26 +26,10 @@ from services.search.app import create_app
 from services.search.context import SearchContext
 from services.search.indexer import SUBJECTS
 from services.search.settings import SearchSettings
+from tests.integration.apps import ensure_topics, eventually, serving
 from tests.tokens import TokenMinter
 
 REGISTRY = Registry.load()
-TOPICS = [REGISTRY.subject(s).topic for s in SUBJECTS]
-
-
-async def ensure_topics(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for topic in TOPICS:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
-@pytest.fixture(scope="session")
-def minter() -> TokenMinter:
-    return TokenMinter()
 
 
 @pytest.fixture(scope="session")
@@ -87,17 +66,15 @@ async def search_service(
 ) -> AsyncIterator[Running]:
     bootstrap = search_settings.kafka_bootstrap
     assert bootstrap
-    await ensure_topics(bootstrap)
+    await ensure_topics(bootstrap, SUBJECTS)
     app = create_app(search_settings, auth=minter.authenticator())
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://search.test") as client:
-        yield Running(app, client, producer)
-    await producer.stop()
-    await lifespan.__aexit__(None, None, None)
+    try:
+        async with serving(app, base_url="http://search.test") as client:
+            yield Running(app, client, producer)
+    finally:
+        await producer.stop()
 
 
 @pytest.fixture
@@ -108,20 +85,6 @@ def client(search_service: Running) -> httpx.AsyncClient:
 @pytest.fixture
 def admin(minter: TokenMinter) -> dict[str, str]:
     return minter.bearer(roles=["merchant"])
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0, what: str = "condition"
-) -> Any:
-    """Poll `check` until it returns something truthy (or fail after `seconds`)."""
-    deadline = time.monotonic() + seconds
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {seconds} s (last: {last!r})")
 
 
 @dataclass
@@ -207,3 +170,6 @@ async def indexed(
 
     result: dict[str, Any] = await eventually(check, what=f"{count} products indexed")
     return result
+
+
+__all__ = ["eventually"]

@@ -1,0 +1,60 @@
+"""Running a service app in-process for integration tests, and what such tests wait for."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from fastapi import FastAPI
+
+from kommerce.events.emitter import registry
+
+
+async def ensure_topics(bootstrap: str, subjects: Iterable[str], *, partitions: int = 3) -> None:
+    """Create the topics of these event subjects (the operator does it in a cluster)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        for subject in subjects:
+            topic = registry().subject(subject).topic
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: FastAPI, *, base_url: str, **client: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app through its lifespan (migrations, background work), reached over ASGI
+    (`client`: more httpx.AsyncClient options; the timeout defaults to 30 s)."""
+    client.setdefault("timeout", 30.0)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url, **client) as http:
+            yield http
+    finally:
+        await lifespan.__aexit__(None, None, None)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, seconds: float = 20.0, what: str = "condition"
+) -> Any:
+    """Poll `check` until it returns something truthy (or fail after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{what} not reached within {seconds} s (last: {last!r})")
