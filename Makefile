@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins bench-search bench-reservations \
         lint fmt typecheck security check lock compose-config clean \
         secrets-keygen secrets-decrypt secrets-check schemas-check
 
@@ -87,6 +87,12 @@ bench-auth: venv ## Benchmark: access-token verify p50/p99 vs raw jwt.decode (20
 
 bench-logins: tools ## Benchmark: whole POST /v1/auth/login per second (PostgreSQL, Redis) vs the argon2id check alone
 	$(BIN)/python -m benchmarks.user_logins --seconds $${BENCH_SECONDS:-10} --concurrency $${BENCH_CONCURRENCY:-4}
+
+bench-search: tools ## Benchmark: search p50/p95/p99 over 100k generated products vs the same SQL sent raw
+	$(BIN)/python -m benchmarks.search --products $${BENCH_PRODUCTS:-100000} --queries $${BENCH_QUERIES:-400}
+
+bench-reservations: tools ## Benchmark: reservations/s under contention vs the bare conditional UPDATE
+	$(BIN)/python -m benchmarks.reservations --seconds $${BENCH_SECONDS:-10} --concurrency $${BENCH_CONCURRENCY:-8}
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

@@ -113,8 +113,12 @@ def _pg_argv(s: Component) -> list[str]:
         f"unix_socket_directories={s.root / 'run'}",
         "-c",
         "max_connections=200",
+        # sized so a service's hot tables and indexes stay in PostgreSQL's cache (search at
+        # 100k products: 118 MB table + 55 MB indexes); the planner is told the OS caches more
         "-c",
-        "shared_buffers=128MB",
+        "shared_buffers=512MB",
+        "-c",
+        "effective_cache_size=4GB",
     ]
 
 

@@ -18,32 +18,40 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 METADATA = MetaData()
 
+# the narrow hot table: what matching, filters, sorting and facets read for every match
 PRODUCTS = Table(
     "products",
     METADATA,
     Column("product_id", Text, primary_key=True),
     Column("version", BigInteger, nullable=False),
     Column("status", Text, nullable=False),  # draft | active | archived | deleted (tombstone)
-    Column("slug", Text, nullable=False, server_default=""),
     Column("name", Text, nullable=False, server_default=""),
-    Column("description", Text, nullable=False, server_default=""),
     Column("brand", Text),
-    Column("category_id", Text),
     Column("category_ids", ARRAY(Text), nullable=False, server_default="{}"),
     Column("category_path", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("category_text", Text, nullable=False, server_default=""),
-    Column("attributes", JSONB, nullable=False, server_default="{}"),
     Column("attr_pairs", ARRAY(Text), nullable=False, server_default="{}"),  # "name=value"
-    Column("attributes_text", Text, nullable=False, server_default=""),
-    Column("variant_ids", ARRAY(Text), nullable=False, server_default="{}"),
-    Column("skus", ARRAY(Text), nullable=False, server_default="{}"),
     Column("prices", JSONB, nullable=False, server_default="{}"),  # {"EUR": {"min":..,"max":..}}
-    Column("image_url", Text),
     Column("available", BigInteger, nullable=False, server_default="0"),
     Column("in_stock", Boolean, nullable=False, server_default="false"),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
-    Column("document", TSVECTOR),  # generated (see the migration)
+    # search_document(name, brand, category_path, attributes_text, description), set on write
+    Column("document", TSVECTOR, nullable=False, server_default=""),
+)
+
+# the wide part: read for the returned page's rows and by stock and category updates
+PRODUCT_DETAILS = Table(
+    "product_details",
+    METADATA,
+    Column("product_id", Text, primary_key=True),
+    Column("slug", Text, nullable=False, server_default=""),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("category_id", Text),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),
+    Column("attributes_text", Text, nullable=False, server_default=""),
+    Column("variant_ids", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("skus", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("image_url", Text),
 )
 
 VARIANT_STOCK = Table(

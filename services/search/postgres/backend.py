@@ -45,15 +45,19 @@ FROM unnest($1::text[]) AS t(w)
 WHERE NOT EXISTS (SELECT 1 FROM lexicon l WHERE l.word = t.w)
 """
 
+# a tombstone keeps the version (a late older `product.changed` cannot bring it back); the
+# details go
 DELETE = """
-INSERT INTO products AS p (product_id, version, status, created_at, changed_at)
-VALUES ($1, $2, 'deleted', $3, $3)
-ON CONFLICT (product_id) DO UPDATE SET version = EXCLUDED.version, status = 'deleted',
-  changed_at = EXCLUDED.changed_at, name = '', description = '', brand = NULL,
-  attributes_text = '', category_text = '', category_path = '{}', category_ids = '{}',
-  attr_pairs = '{}'
-WHERE p.version < EXCLUDED.version
-RETURNING product_id
+WITH t AS (
+  INSERT INTO products AS p (product_id, version, status, created_at, changed_at)
+  VALUES ($1, $2, 'deleted', $3, $3)
+  ON CONFLICT (product_id) DO UPDATE SET version = EXCLUDED.version, status = 'deleted',
+    changed_at = EXCLUDED.changed_at, name = '', brand = NULL, category_path = '{}',
+    category_ids = '{}', attr_pairs = '{}', document = ''
+  WHERE p.version < EXCLUDED.version
+  RETURNING product_id
+), gone AS (DELETE FROM product_details d USING t WHERE d.product_id = t.product_id)
+SELECT product_id FROM t
 """
 
 SET_STOCK = """
@@ -67,21 +71,23 @@ RETURNING variant_id
 
 REFRESH_STOCK = """
 UPDATE products p SET available = t.total, in_stock = t.total > 0
-FROM (SELECT q.product_id, (SELECT coalesce(sum(greatest(v.available, 0)), 0)::bigint
-        FROM variant_stock v WHERE v.variant_id = ANY(q.variant_ids)) AS total
-      FROM products q WHERE q.variant_ids @> ARRAY[$1]::text[]) t
+FROM (SELECT d.product_id, (SELECT coalesce(sum(greatest(v.available, 0)), 0)::bigint
+        FROM variant_stock v WHERE v.variant_id = ANY(d.variant_ids)) AS total
+      FROM product_details d WHERE d.variant_ids @> ARRAY[$1]::text[]) t
 WHERE p.product_id = t.product_id AND (p.available, p.in_stock) <> (t.total, t.total > 0)
 """
 
 RENAME_CATEGORY = """
-UPDATE products SET
-  category_ids = $2::text[] || category_ids[array_position(category_ids, $1) + 1:],
-  category_path = $3::text[] || category_path[array_position(category_ids, $1) + 1:],
-  category_text = array_to_string(
-    $3::text[] || category_path[array_position(category_ids, $1) + 1:], ' ')
-WHERE category_ids @> ARRAY[$1]::text[]
-  AND (category_ids[1:array_position(category_ids, $1)] IS DISTINCT FROM $2::text[]
-    OR category_path[1:array_position(category_ids, $1)] IS DISTINCT FROM $3::text[])
+UPDATE products p SET
+  category_ids = $2::text[] || p.category_ids[array_position(p.category_ids, $1) + 1:],
+  category_path = $3::text[] || p.category_path[array_position(p.category_ids, $1) + 1:],
+  document = search_document(p.name, p.brand,
+    $3::text[] || p.category_path[array_position(p.category_ids, $1) + 1:],
+    d.attributes_text, d.description)
+FROM product_details d
+WHERE d.product_id = p.product_id AND p.category_ids @> ARRAY[$1]::text[]
+  AND (p.category_ids[1:array_position(p.category_ids, $1)] IS DISTINCT FROM $2::text[]
+    OR p.category_path[1:array_position(p.category_ids, $1)] IS DISTINCT FROM $3::text[])
 """
 
 SUGGEST = """
@@ -195,7 +201,9 @@ class PostgresBackend:
 
     async def clear(self) -> None:
         async with self.pool.acquire() as conn:
-            await conn.execute("TRUNCATE products, variant_stock, lexicon, attribute_names")
+            await conn.execute(
+                "TRUNCATE products, product_details, variant_stock, lexicon, attribute_names"
+            )
         self._attributes.clear()
 
     async def set_synonyms(self, groups: Sequence[SynonymGroup]) -> None:

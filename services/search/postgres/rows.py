@@ -1,4 +1,5 @@
-"""`SearchDocument` → the `products` row and the words it adds to the lexicon."""
+"""`SearchDocument` → the `products` and `product_details` rows and the words it adds to the
+lexicon."""
 
 from __future__ import annotations
 
@@ -9,29 +10,40 @@ from typing import Any
 from services.search.models import SearchDocument
 from services.search.querytext import words
 
+# The narrow `products` row is written only when the version is newer; `product_details`
+# follows it in the same statement (a stale event changes neither).
 UPSERT = """
-INSERT INTO products AS p (
-  product_id, version, status, slug, name, description, brand, category_id, category_ids,
-  category_path, category_text, attributes, attr_pairs, attributes_text, variant_ids, skus,
-  prices, image_url, available, in_stock, created_at, changed_at)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::text[], array_to_string($10::text[], ' '),
-  $11::jsonb, $12::text[], $13, $14::text[], $15::text[], $16::jsonb, $17, s.total, s.total > 0,
-  $18, $18
-FROM (SELECT coalesce(sum(greatest(available, 0)), 0)::bigint AS total
-      FROM variant_stock WHERE variant_id = ANY($14::text[])) s
-ON CONFLICT (product_id) DO UPDATE SET
-  version = EXCLUDED.version, status = EXCLUDED.status, slug = EXCLUDED.slug,
-  name = EXCLUDED.name, description = EXCLUDED.description, brand = EXCLUDED.brand,
-  category_id = EXCLUDED.category_id, category_ids = EXCLUDED.category_ids,
-  category_path = EXCLUDED.category_path, category_text = EXCLUDED.category_text,
-  attributes = EXCLUDED.attributes,
-  attr_pairs = EXCLUDED.attr_pairs, attributes_text = EXCLUDED.attributes_text,
-  variant_ids = EXCLUDED.variant_ids, skus = EXCLUDED.skus, prices = EXCLUDED.prices,
-  image_url = EXCLUDED.image_url, available = EXCLUDED.available,
-  in_stock = EXCLUDED.in_stock, changed_at = EXCLUDED.changed_at,
-  created_at = CASE WHEN p.status = 'deleted' THEN EXCLUDED.created_at ELSE p.created_at END
-WHERE p.version < EXCLUDED.version
-RETURNING product_id
+WITH stock AS (
+  SELECT coalesce(sum(greatest(available, 0)), 0)::bigint AS total
+  FROM variant_stock WHERE variant_id = ANY($14::text[])
+), hot AS (
+  INSERT INTO products AS p (
+    product_id, version, status, name, brand, category_ids, category_path, attr_pairs, prices,
+    available, in_stock, created_at, changed_at, document)
+  SELECT $1, $2, $3, $5, $7, $9::text[], $10::text[], $12::text[], $16::jsonb,
+    stock.total, stock.total > 0, $18, $18, search_document($5, $7, $10::text[], $13, $6)
+  FROM stock
+  ON CONFLICT (product_id) DO UPDATE SET
+    version = EXCLUDED.version, status = EXCLUDED.status, name = EXCLUDED.name,
+    brand = EXCLUDED.brand, category_ids = EXCLUDED.category_ids,
+    category_path = EXCLUDED.category_path, attr_pairs = EXCLUDED.attr_pairs,
+    prices = EXCLUDED.prices, available = EXCLUDED.available, in_stock = EXCLUDED.in_stock,
+    changed_at = EXCLUDED.changed_at, document = EXCLUDED.document,
+    created_at = CASE WHEN p.status = 'deleted' THEN EXCLUDED.created_at ELSE p.created_at END
+  WHERE p.version < EXCLUDED.version
+  RETURNING product_id
+), details AS (
+  INSERT INTO product_details AS d (
+    product_id, slug, description, category_id, attributes, attributes_text, variant_ids, skus,
+    image_url)
+  SELECT hot.product_id, $4, $6, $8, $11::jsonb, $13, $14::text[], $15::text[], $17 FROM hot
+  ON CONFLICT (product_id) DO UPDATE SET
+    slug = EXCLUDED.slug, description = EXCLUDED.description,
+    category_id = EXCLUDED.category_id, attributes = EXCLUDED.attributes,
+    attributes_text = EXCLUDED.attributes_text, variant_ids = EXCLUDED.variant_ids,
+    skus = EXCLUDED.skus, image_url = EXCLUDED.image_url
+)
+SELECT product_id FROM hot
 """
 
 ADD_WORDS = "INSERT INTO lexicon (word) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING"

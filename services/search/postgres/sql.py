@@ -120,8 +120,8 @@ def _facet(name: str, p: Params, bounds: list[int]) -> str:
         )
     if name == "category":
         return agg(
-            "SELECT c.id AS v, max(c.label) AS l, count(*) AS n FROM matched, "  # nosec B608
-            "unnest(category_ids, category_path) AS c(id, label) "
+            "SELECT c.id AS v, max(c.label) AS l, count(*) AS n FROM (SELECT "  # nosec B608
+            "unnest(category_ids) AS id, unnest(category_path) AS label FROM matched) c "
             f"GROUP BY c.id ORDER BY n DESC, c.id LIMIT {CATEGORY_FACET_LIMIT}"
         )
     if name == "in_stock":
@@ -140,7 +140,8 @@ def _facet(name: str, p: Params, bounds: list[int]) -> str:
     start = p(len(attribute) + 2, "::int")
     return agg(
         f"SELECT substr(a, {start}) AS v, substr(a, {start}) AS l, count(*) AS n "  # nosec B608
-        f"FROM matched, unnest(attr_pairs) AS a WHERE left(a, {start} - 1) = {prefix} "
+        "FROM (SELECT unnest(attr_pairs) AS a FROM matched) x "
+        f"WHERE left(a, {start} - 1) = {prefix} "
         f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {FACET_LIMIT}"
     )
 
@@ -194,23 +195,26 @@ def search_sql(
     offset = p((request.page - 1) * request.page_size, "::int")
     order = _order(request)
     hit = (
-        "json_build_object('product_id', p.product_id, 'slug', p.slug, 'name', p.name, "
+        "json_build_object('product_id', p.product_id, 'slug', d.slug, 'name', p.name, "
         "'brand', p.brand, 'category_path', p.category_path, "
-        f"'price', p.prices -> {cur}, 'in_stock', p.in_stock, 'image_url', p.image_url, "
+        f"'price', p.prices -> {cur}, 'in_stock', p.in_stock, 'image_url', d.image_url, "
         "'score', pg.score)"
     )
     columns = [
         "(SELECT count(*) FROM matched) AS total",
         f"(SELECT coalesce(json_agg({hit} ORDER BY pg.rn), '[]'::json) "  # nosec B608
-        "FROM page pg JOIN products p ON p.product_id = pg.product_id) AS hits",
+        "FROM page pg JOIN products p ON p.product_id = pg.product_id "
+        "JOIN product_details d ON d.product_id = pg.product_id) AS hits",
     ]
     for i, name in enumerate(request.facets):
         columns.append(f"{_facet(name, p, price_bounds or [0])} AS facet_{i}")
     sql = (
         f"WITH matched AS MATERIALIZED (SELECT {', '.join(_matched_columns(request, cur))}, "  # nosec B608
         f"{score} AS score FROM {source} WHERE {' AND '.join(where)}), "
+        # the page is cut first (a bounded top-N sort), then numbered: numbering every match
+        # would sort them all
         f"page AS (SELECT product_id, score, row_number() OVER (ORDER BY {order}) AS rn "
-        f"FROM matched ORDER BY {order} LIMIT {limit} OFFSET {offset}) "
+        f"FROM (SELECT * FROM matched ORDER BY {order} LIMIT {limit} OFFSET {offset}) cut) "
         f"SELECT {', '.join(columns)}"
     )
     return sql, p.values

@@ -1,4 +1,5 @@
-"""search index (products, stock, categories, lexicon), synonyms, ranking configs, experiments,
+"""search index (products: the narrow hot table for matching, sorting and facets;
+product_details: what only the returned page reads; stock, categories, lexicon), synonyms, ranking configs, experiments,
 analytics, per-user categories, projection positions"""
 
 from alembic import op
@@ -14,36 +15,30 @@ EXTENSIONS = [
 ]
 
 TABLES = """
+CREATE FUNCTION search_document(name text, brand text, category_path text[],
+  attributes_text text, description text) RETURNS tsvector
+LANGUAGE sql STABLE PARALLEL SAFE AS $f$
+  SELECT setweight(to_tsvector('english'::regconfig, name), 'A')
+    || setweight(to_tsvector('english'::regconfig,
+         coalesce(brand, '') || ' ' || array_to_string(category_path, ' ')), 'B')
+    || setweight(to_tsvector('english'::regconfig, attributes_text), 'C')
+    || setweight(to_tsvector('english'::regconfig, description), 'D')
+$f$;
 CREATE TABLE products (
   product_id text PRIMARY KEY,
   version bigint NOT NULL,
   status text NOT NULL,
-  slug text NOT NULL DEFAULT '',
   name text NOT NULL DEFAULT '',
-  description text NOT NULL DEFAULT '',
   brand text,
-  category_id text,
   category_ids text[] NOT NULL DEFAULT '{}',
   category_path text[] NOT NULL DEFAULT '{}',
-  category_text text NOT NULL DEFAULT '',
-  attributes jsonb NOT NULL DEFAULT '{}',
   attr_pairs text[] NOT NULL DEFAULT '{}',
-  attributes_text text NOT NULL DEFAULT '',
-  variant_ids text[] NOT NULL DEFAULT '{}',
-  skus text[] NOT NULL DEFAULT '{}',
   prices jsonb NOT NULL DEFAULT '{}',
-  image_url text,
   available bigint NOT NULL DEFAULT 0,
   in_stock boolean NOT NULL DEFAULT false,
   created_at timestamptz NOT NULL,
   changed_at timestamptz NOT NULL,
-  document tsvector GENERATED ALWAYS AS (
-    setweight(to_tsvector('english'::regconfig, name), 'A')
-    || setweight(to_tsvector('english'::regconfig,
-         coalesce(brand, '') || ' ' || category_text), 'B')
-    || setweight(to_tsvector('english'::regconfig, attributes_text), 'C')
-    || setweight(to_tsvector('english'::regconfig, description), 'D')
-  ) STORED
+  document tsvector NOT NULL DEFAULT ''
 );
 CREATE INDEX products_document_idx ON products USING gin (document) WHERE status = 'active';
 CREATE INDEX products_name_trgm_idx ON products USING gin (lower(name) public.gin_trgm_ops)
@@ -53,7 +48,18 @@ CREATE INDEX products_categories_idx ON products USING gin (category_ids)
 CREATE INDEX products_attr_pairs_idx ON products USING gin (attr_pairs) WHERE status = 'active';
 CREATE INDEX products_brand_idx ON products (brand) WHERE status = 'active';
 CREATE INDEX products_created_idx ON products (created_at DESC) WHERE status = 'active';
-CREATE INDEX products_variants_idx ON products USING gin (variant_ids);
+CREATE TABLE product_details (
+  product_id text PRIMARY KEY,
+  slug text NOT NULL DEFAULT '',
+  description text NOT NULL DEFAULT '',
+  category_id text,
+  attributes jsonb NOT NULL DEFAULT '{}',
+  attributes_text text NOT NULL DEFAULT '',
+  variant_ids text[] NOT NULL DEFAULT '{}',
+  skus text[] NOT NULL DEFAULT '{}',
+  image_url text
+);
+CREATE INDEX product_details_variants_idx ON product_details USING gin (variant_ids);
 
 CREATE TABLE variant_stock (
   variant_id text PRIMARY KEY,
@@ -149,6 +155,8 @@ def downgrade() -> None:
         "lexicon",
         "categories",
         "variant_stock",
+        "product_details",
         "products",
     ):
         op.execute(f"DROP TABLE IF EXISTS {table}")
+    op.execute("DROP FUNCTION IF EXISTS search_document")
