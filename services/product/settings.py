@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
 from kommerce.paths import state_dir
 from kommerce.settings import ServiceSettings
+
+LOCAL_S3_KEY_ID = "kommerce"
+LOCAL_S3_SECRET = "kommerce-local-secret"  # noqa: S105  # nosec B105: the local stack's, by design
 
 
 class ProductSettings(ServiceSettings):
@@ -33,7 +36,21 @@ class ProductSettings(ServiceSettings):
     image_max_pixels: int = Field(default=40_000_000, ge=10_000)  # decompression bombs
     thumbnail_widths: tuple[int, ...] = (160, 480)
     s3_region: str = "us-east-1"
-    s3_access_key_id: str = "kommerce"
-    s3_secret_access_key: SecretStr = SecretStr("kommerce-local-secret")
+    # the local stack's S3 endpoint accepts any key; elsewhere real ones are required
+    s3_access_key_id: str = LOCAL_S3_KEY_ID
+    s3_secret_access_key: SecretStr = SecretStr(LOCAL_S3_SECRET)
 
     related_limit: int = Field(default=10, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _real_s3_keys_outside_dev(self) -> ProductSettings:
+        local_keys = (
+            self.s3_access_key_id == LOCAL_S3_KEY_ID
+            or self.s3_secret_access_key.get_secret_value() == LOCAL_S3_SECRET
+        )
+        if self.image_store == "s3" and local_keys and self.environment not in ("local", "test"):
+            raise ValueError(
+                "image_store=s3 outside local/test needs KOMMERCE_PRODUCT_S3_ACCESS_KEY_ID and "
+                "KOMMERCE_PRODUCT_S3_SECRET_ACCESS_KEY (the local stack's keys are refused)"
+            )
+        return self

@@ -169,3 +169,23 @@ def test_slugs_and_keys() -> None:
     for bad in ("/etc/passwd", "products/../../x", ""):
         with pytest.raises(ValueError, match="not a valid object key"):
             safe_key(bad)
+
+
+def test_the_local_s3_keys_are_refused_outside_local_and_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.product.settings import ProductSettings
+
+    for name in ("KOMMERCE_PRODUCT_S3_ACCESS_KEY_ID", "KOMMERCE_PRODUCT_S3_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert ProductSettings(environment="test", image_store="s3").image_store == "s3"
+    assert ProductSettings(environment="production").image_store == "local"  # no S3, no keys
+    with pytest.raises(ValidationError, match="KOMMERCE_PRODUCT_S3_ACCESS_KEY_ID"):
+        ProductSettings(environment="production", image_store="s3")
+    real = ProductSettings(
+        environment="production",
+        image_store="s3",
+        s3_access_key_id="AKIAREAL",
+        s3_secret_access_key="a-real-secret",
+    )
+    assert real.s3_access_key_id == "AKIAREAL"
