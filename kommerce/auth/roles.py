@@ -24,7 +24,14 @@ class Role(StrEnum):
 # these are the permissions beyond "my own account, cart and orders".
 _SHOPPER = frozenset({"profile:own", "orders:own", "reviews:write"})
 _SUPPORT = frozenset(
-    {"users:read", "orders:read", "audit:read", "sessions:revoke", "inventory:read"}
+    {
+        "users:read",
+        "orders:read",
+        "orders:refund",  # refunds and credit notes
+        "audit:read",
+        "sessions:revoke",
+        "inventory:read",
+    }
 )
 _MERCHANT = frozenset(
     {
@@ -33,7 +40,9 @@ _MERCHANT = frozenset(
         "inventory:write",
         "search:admin",  # synonyms, boosts, ranking experiments, search analytics
         "orders:read",
-        "orders:fulfil",
+        "orders:fulfil",  # fulfil, ship, cancel; approve and receive returns
+        "orders:refund",
+        "orders:configure",  # coupons, shipping methods, tax rates
     }
 )
 _PLATFORM = frozenset({"platform:read", "platform:deploy", "audit:read"})

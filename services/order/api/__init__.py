@@ -1,0 +1,1 @@
+"""The order service's HTTP routes (one module per area)."""

@@ -1,0 +1,84 @@
+"""order application: `create_app()` is what `kommerce service run order` serves.
+
+Background work in the process: the outbox relay (`relay_enabled`), one consumer for the
+catalog projection, saga replies and the customer read model (`consumer_enabled`), and the
+saga timeout check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from kommerce.auth.dependency import Authenticator
+from kommerce.background import Background
+from kommerce.data import migrations
+from kommerce.events.consumer import Consumer, ConsumerMetrics
+from kommerce.http.app import ServiceParts, create_service_app
+from services.order.consumers import Dispatcher, Subscription
+from services.order.context import OrderContext
+from services.order.settings import OrderSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger("kommerce.order")
+
+
+def subscriptions(c: OrderContext) -> list[Subscription]:
+    """Every event the service consumes (each area adds its own)."""
+    return []
+
+
+def create_app(
+    settings: OrderSettings | None = None, *, auth: Authenticator | None = None
+) -> FastAPI:
+    settings = settings or OrderSettings()
+    c = OrderContext.build(settings, auth)
+    work = Background("order")
+
+    async def start(app: FastAPI) -> None:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(
+                migrations.upgrade,
+                script_location=MIGRATIONS,
+                url=settings.async_database_url(),
+                schema=settings.schema_name,
+            )
+        registry = app.state.metrics.registry
+        if settings.relay_enabled:
+            await work.relay(settings, schema=settings.schema_name, registry=registry)
+        dispatcher = Dispatcher(subscriptions(c))
+        if settings.consumer_enabled and settings.kafka_bootstrap and dispatcher.topics:
+            await work.consumer(
+                Consumer(
+                    group=settings.consumer_group,
+                    topics=dispatcher.topics,
+                    handler=dispatcher,
+                    database=c.db,
+                    bootstrap=settings.kafka_bootstrap,
+                    metrics=ConsumerMetrics.create(registry),
+                )
+            )
+
+    async def stop(app: FastAPI) -> None:
+        await work.stop()
+        await c.close()
+
+    async def redis_ping() -> None:
+        await c.redis.ping()
+
+    app = create_service_app(
+        settings=settings,
+        parts=ServiceParts(
+            routers=[],
+            readiness={"postgres": c.db.ping, "redis": redis_ping},
+            on_startup=[start],
+            on_shutdown=[stop],
+        ),
+        description="Carts, checkout with the checkout saga, orders and their state machine, "
+        "tracking, returns and refunds, invoices.",
+    )
+    app.state.ctx = c
+    return app
