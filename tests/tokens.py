@@ -9,6 +9,7 @@ that key: `create_app(settings, auth=minter.authenticator())`, then
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -27,8 +28,12 @@ class TokenMinter:
         self.kid = uuid.uuid4().hex
         self.key = Ed25519PrivateKey.generate()
 
+    def jwks(self) -> dict[str, Any]:
+        """The JWKS document a process verifying these tokens fetches (serve it over HTTP)."""
+        return {"keys": [public_jwk(self.kid, self.key)]}
+
     def authenticator(self) -> Authenticator:
-        keys = StaticKeys({"keys": [public_jwk(self.kid, self.key)]})
+        keys = StaticKeys(self.jwks())
         return Authenticator(TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE))
 
     def token(

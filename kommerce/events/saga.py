@@ -5,8 +5,9 @@ A saga definition is an ordered list of steps; each sends a command to a partici
 (`<saga>.replies.v1`, schema `saga.reply`). A success moves to the next step (the reply's `data`
 is merged into the saga's data); a failure — or a timeout after the step's retries — starts
 compensation: the completed steps' compensations run in reverse order, each awaited the same
-way. Final states: `completed`, `compensated`, or `failed` (a compensation itself failed: a human
-looks at it, `kommerce saga show ID`).
+way. A step that timed out is compensated too (its effect may have happened unseen), on a best
+effort basis (`_fail_step`). Final states: `completed`, `compensated`, or `failed` (a
+compensation itself failed: a human looks at it, `kommerce saga show ID`).
 
 State lives in the orchestrator's own database (`sagas`, `saga_log`), and every command goes
 out through the transactional outbox in the same transaction that changes the state, so a crash
@@ -39,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from kommerce.data.db import create_tables
 from kommerce.events import outbox
@@ -83,6 +85,11 @@ class Status(StrEnum):
 
 
 FINAL = {Status.COMPLETED, Status.COMPENSATED, Status.FAILED}
+# Keys the orchestrator keeps in a saga's data: why the saga is compensating, the timed-out
+# step being undone on suspicion, and what could not be confirmed undone.
+FAILURE = "_failure"
+UNCERTAIN = "_uncertain_step"
+UNDO_FAILED = "_undo_failed"
 
 
 @dataclass(frozen=True)
@@ -172,18 +179,27 @@ class Orchestrator:
         await self._log(session, state.id, state.step, state.phase, "failed", p["reason"])
         return await self._fail_step(session, state, p["reason"] or "participant failed")
 
-    async def on_timeouts(self, session: AsyncSession, now: datetime | None = None) -> int:
-        """Retry or fail every step whose deadline passed; returns how many sagas moved."""
+    async def on_timeouts(
+        self,
+        session: AsyncSession,
+        now: datetime | None = None,
+        *,
+        where: ColumnElement[bool] | None = None,
+    ) -> int:
+        """Retry or fail every step whose deadline passed; returns how many sagas moved.
+
+        `where` narrows the sagas further, for a saga type with several shapes (definitions of
+        the same name told apart by a field of their data, e.g. `SAGAS.c.data["kind"]`)."""
         now = now or datetime.now(UTC)
-        rows = (
-            await session.execute(
-                select(SAGAS.c.id)
-                .where(SAGAS.c.type == self.definition.name)
-                .where(SAGAS.c.status.in_([Status.RUNNING.value, Status.COMPENSATING.value]))
-                .where(SAGAS.c.deadline < now)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+        query = (
+            select(SAGAS.c.id)
+            .where(SAGAS.c.type == self.definition.name)
+            .where(SAGAS.c.status.in_([Status.RUNNING.value, Status.COMPENSATING.value]))
+            .where(SAGAS.c.deadline < now)
+        )
+        if where is not None:
+            query = query.where(where)
+        rows = (await session.execute(query.with_for_update(skip_locked=True))).all()
         for (saga_id,) in rows:
             state = await self._lock(session, saga_id)
             assert state is not None
@@ -193,9 +209,9 @@ class Orchestrator:
                 state.attempt += 1
                 await self._send(session, state)
             else:
-                reason = f"{step.name} timed out after {state.attempt} attempt(s)"
+                reason = f"{self._name(state)} timed out after {state.attempt} attempt(s)"
                 await self._log(session, state.id, state.step, state.phase, "timed out", reason)
-                await self._fail_step(session, state, reason)
+                await self._fail_step(session, state, reason, uncertain=True)
         return len(rows)
 
     # --- internals --------------------------------------------------------------------------
@@ -210,18 +226,43 @@ class Orchestrator:
             return Status.COMPLETED
         return await self._compensate_from(session, state, state.step - 1)
 
-    async def _fail_step(self, session: AsyncSession, state: _State, reason: str) -> Status:
-        if state.phase == "compensate":  # undoing failed: stop, keep what we know
+    async def _fail_step(
+        self, session: AsyncSession, state: _State, reason: str, *, uncertain: bool = False
+    ) -> Status:
+        """A step failed. A failure reply means the participant did nothing, so compensation
+        starts at the step before; a timeout (`uncertain`) may hide an effect that happened
+        (a payment authorized after we stopped waiting), so the step's own compensation runs
+        first — and as it undoes something that may never have happened, its own failure does
+        not stop the earlier compensations: the saga ends `failed` for a human instead."""
+        if state.phase == "compensate":
+            if state.data.get(UNCERTAIN) == state.step:  # best effort: log it, keep undoing
+                await self._log(session, state.id, state.step, state.phase, "gave up", reason)
+                state.data[UNDO_FAILED] = reason
+                return await self._compensate_from(session, state, state.step - 1)
+            # undoing a step that did happen failed: stop, keep what we know
             await self._finish(session, state, Status.FAILED, error=reason)
             return Status.FAILED
         state.status, state.phase = Status.COMPENSATING, "compensate"
+        state.data[FAILURE] = reason
         await session.execute(update(SAGAS).where(SAGAS.c.id == state.id).values(error=reason))
-        return await self._compensate_from(session, state, state.step - 1)
+        first = state.step - 1
+        if uncertain and self.definition.steps[state.step].compensation is not None:
+            state.data[UNCERTAIN] = first = state.step
+        return await self._compensate_from(session, state, first)
+
+    def _name(self, state: _State) -> str:
+        step = self.definition.steps[state.step]
+        return (step.name if state.phase == "forward" else step.compensation) or step.name
 
     async def _compensate_from(self, session: AsyncSession, state: _State, step: int) -> Status:
         while step >= 0 and self.definition.steps[step].compensation is None:
             step -= 1
         if step < 0:
+            if UNDO_FAILED in state.data:
+                first_error = state.data.get(FAILURE, "a step failed")
+                error = f"{first_error}; compensation not confirmed: {state.data[UNDO_FAILED]}"
+                await self._finish(session, state, Status.FAILED, error=error)
+                return Status.FAILED
             await self._finish(session, state, Status.COMPENSATED)
             return Status.COMPENSATED
         state.step, state.attempt = step, 1

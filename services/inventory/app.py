@@ -2,7 +2,8 @@
 
 Background work in the process: the outbox relay (`relay_enabled`), a consumer of product
 events and of the service's own `inventory.stock_changed` (`consumer_enabled`; it keeps the
-ATS cache in sync) and the sweeper returning expired reservations' stock (`sweeper_enabled`).
+ATS cache in sync) and of the saga commands on `inventory.commands.v1` (`participant_enabled`,
+participant.py), and the sweeper returning expired reservations' stock (`sweeper_enabled`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from kommerce.background import Background
 from kommerce.data import migrations
 from kommerce.events.consumer import Consumer, ConsumerMetrics
 from kommerce.http.app import ServiceParts, create_service_app
-from services.inventory import consumers, reservations
+from services.inventory import consumers, participant, reservations
 from services.inventory.api import availability, reports, stock, suppliers, warehouses
 from services.inventory.api import reservations as reservation_routes
 from services.inventory.context import InventoryContext
@@ -61,8 +62,16 @@ def create_app(
             await work.consumer(
                 Consumer(
                     group=settings.consumer_group,
-                    topics=sorted(consumers.TOPICS.values()),
-                    handler=consumers.handler(c.ats),
+                    topics=sorted(
+                        {*consumers.TOPICS.values()}
+                        | ({participant.TOPIC} if settings.participant_enabled else set())
+                    ),
+                    handler=consumers.handler(
+                        c.ats,
+                        participant.Participant(settings, c.ats)
+                        if settings.participant_enabled
+                        else None,
+                    ),
                     database=c.db,
                     bootstrap=settings.kafka_bootstrap,
                     metrics=ConsumerMetrics.create(registry),

@@ -1,6 +1,7 @@
 """What the inventory service consumes: product events (which variants exist, their SKU and
-price) and its own `inventory.stock_changed` (keeps the Redis available-to-sell cache in sync
-on every replica, not only the one that made the change)."""
+price), its own `inventory.stock_changed` (keeps the Redis available-to-sell cache in sync
+on every replica, not only the one that made the change) and, as a saga participant, the
+`saga.command`s of `inventory.commands.v1` (participant.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from kommerce.events.consumer import ConsumedMessage
 from kommerce.events.serde import decode
 from services.inventory.ats import AtsCache
 from services.inventory.events import STOCK_CHANGED, registry
+from services.inventory.participant import Participant
 from services.inventory.tables import VARIANTS
 
 TOPICS = {
@@ -96,7 +98,7 @@ async def product_deleted(session: AsyncSession, payload: dict[str, Any]) -> Non
     )
 
 
-def handler(ats: AtsCache):  # type: ignore[no-untyped-def]
+def handler(ats: AtsCache, participant: Participant | None = None):  # type: ignore[no-untyped-def]
     async def handle(message: ConsumedMessage, session: AsyncSession) -> None:
         if message.value is None:
             return
@@ -108,5 +110,7 @@ def handler(ats: AtsCache):  # type: ignore[no-untyped-def]
         elif event.type == STOCK_CHANGED:
             p = event.payload
             await ats.put(p["variant_id"], int(p["available"]), int(p["version"]))
+        elif event.type == "saga.command" and participant is not None:
+            await participant.handle(session, event)
 
     return handle

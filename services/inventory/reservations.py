@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from kommerce.data.db import Database
 from kommerce.events.message import EncodedMessage
@@ -140,23 +140,60 @@ async def _reserve_once(db: Database, request: ReserveRequest) -> Outcome:
     """Four round trips: BEGIN; lock and read (RESERVE_LOCK); write everything (RESERVE_WRITE);
     COMMIT. The locks are taken by the second and held for the last three."""
     async with db.engine.begin() as conn:
-        rows = (
-            await conn.execute(RESERVE_LOCK, {"ids": sorted(request.lines), "key": request.key})
-        ).all()
-        if rows:
-            taken = rows[0].key_taken
-        else:  # none of the variants has stock: is the key taken anyway?
-            taken = (await conn.execute(KEY_TAKEN, {"key": request.key})).scalar_one()
-        if not taken:
-            plan = _plan(request, rows)
-            written = (await conn.execute(RESERVE_WRITE, plan.params)).one()
-            if written.inserted:
-                if (written.changed, written.bumped) != plan.expected:
-                    raise RuntimeError(f"reservation {plan.reservation.id}: stock moved under lock")
-                return Outcome(plan.reservation, created=True, snapshots=plan.snapshots)
-            # else a concurrent reserve with this key committed first: nothing was written
+        created = await _reserve_in(conn, request)
+    if created is not None:
+        return created
     async with db.session() as session:
         return Outcome(await _existing(session, request))
+
+
+async def reserve_in(session: AsyncSession, request: ReserveRequest) -> Outcome:
+    """`reserve` inside the caller's transaction (a saga participant writes its reply in the
+    same one). When stock is short the attempt is rolled back to a savepoint, which releases
+    its row locks, so expired reservations can be returned in the usual lock order (reservation
+    rows, then variants) before the one repeat; their snapshots join the outcome's."""
+    expired: list[Snapshot] = []
+    try:
+        async with session.begin_nested():
+            created = await _reserve_in(session, request)
+    except InsufficientStock:
+        expired = await expire_due_in(session)
+        if not expired:
+            raise
+        created = await _reserve_in(session, request)
+    if created is None:
+        return Outcome(await _existing(session, request), snapshots=expired)
+    created.snapshots = expired + created.snapshots
+    return created
+
+
+async def _reserve_in(
+    executor: AsyncConnection | AsyncSession, request: ReserveRequest
+) -> Outcome | None:
+    """Lock, plan and write in the caller's transaction; None if the key was taken already."""
+    rows = (
+        await executor.execute(RESERVE_LOCK, {"ids": sorted(request.lines), "key": request.key})
+    ).all()
+    if rows:
+        taken = rows[0].key_taken
+    else:  # none of the variants has stock: is the key taken anyway?
+        taken = (await executor.execute(KEY_TAKEN, {"key": request.key})).scalar_one()
+    if taken:
+        return None
+    plan = _plan(request, rows)
+    written = (await executor.execute(RESERVE_WRITE, plan.params)).one()
+    if not written.inserted:
+        return None  # a concurrent reserve with this key committed first: nothing was written
+    if (written.changed, written.bumped) != plan.expected:
+        raise RuntimeError(f"reservation {plan.reservation.id}: stock moved under lock")
+    return Outcome(plan.reservation, created=True, snapshots=plan.snapshots)
+
+
+async def find_by_key(session: AsyncSession, key: str) -> uuid.UUID | None:
+    found = (
+        await session.execute(select(RESERVATIONS.c.id).where(RESERVATIONS.c.key == key))
+    ).scalar_one_or_none()
+    return None if found is None else uuid.UUID(str(found))
 
 
 async def _existing(session: AsyncSession, request: ReserveRequest) -> Reservation:
@@ -424,21 +461,27 @@ async def confirm(db: Database, reservation_id: uuid.UUID, *, actor: str) -> Out
 
 async def _confirm_once(db: Database, reservation_id: uuid.UUID, actor: str) -> Outcome:
     async with db.session() as session:
-        reservation = await load(session, reservation_id, lock=True)
-        if reservation.status == "confirmed":
-            return Outcome(reservation)
-        expired = reservation.status == "expired"
-        snapshots: list[Snapshot] = []
-        if reservation.status == "active" and await _is_past_expiry(session, reservation):
-            snapshots = await _return_stock(
-                session, reservation, reason="expired", actor="sweeper", ship=False
-            )
-            expired = True
-        elif reservation.status == "active":
-            snapshots = await _return_stock(
-                session, reservation, reason="shipped", actor=actor, ship=True
-            )
-            return Outcome(reservation, snapshots=snapshots)
+        return await confirm_in(session, reservation_id, actor=actor)
+
+
+async def confirm_in(session: AsyncSession, reservation_id: uuid.UUID, *, actor: str) -> Outcome:
+    """`confirm` inside the caller's transaction; an expired reservation's stock is returned
+    in it too and the outcome carries the problem (the caller commits, then raises it)."""
+    reservation = await load(session, reservation_id, lock=True)
+    if reservation.status == "confirmed":
+        return Outcome(reservation)
+    expired = reservation.status == "expired"
+    snapshots: list[Snapshot] = []
+    if reservation.status == "active" and await _is_past_expiry(session, reservation):
+        snapshots = await _return_stock(
+            session, reservation, reason="expired", actor="sweeper", ship=False
+        )
+        expired = True
+    elif reservation.status == "active":
+        snapshots = await _return_stock(
+            session, reservation, reason="shipped", actor=actor, ship=True
+        )
+        return Outcome(reservation, snapshots=snapshots)
     if expired:
         problem: Conflict = ReservationExpired(
             f"reservation {reservation_id} expired at {reservation.expires_at.isoformat()}; "
@@ -459,50 +502,60 @@ async def release(db: Database, reservation_id: uuid.UUID, *, actor: str) -> Out
 
 async def _release_once(db: Database, reservation_id: uuid.UUID, actor: str) -> Outcome:
     async with db.session() as session:
-        reservation = await load(session, reservation_id, lock=True)
-        if reservation.status in ("released", "expired"):
-            return Outcome(reservation)
-        if reservation.status == "confirmed":
-            raise ReservationNotActive(
-                f"reservation {reservation_id} was confirmed (shipped); adjust stock with "
-                "reason `returned` instead",
-                reservation_status="confirmed",
-            )
-        snapshots = await _return_stock(
-            session, reservation, reason="released", actor=actor, ship=False
+        return await release_in(session, reservation_id, actor=actor)
+
+
+async def release_in(session: AsyncSession, reservation_id: uuid.UUID, *, actor: str) -> Outcome:
+    """`release` inside the caller's transaction (released or expired already: a no-op)."""
+    reservation = await load(session, reservation_id, lock=True)
+    if reservation.status in ("released", "expired"):
+        return Outcome(reservation)
+    if reservation.status == "confirmed":
+        raise ReservationNotActive(
+            f"reservation {reservation_id} was confirmed (shipped); adjust stock with "
+            "reason `returned` instead",
+            reservation_status="confirmed",
         )
+    snapshots = await _return_stock(
+        session, reservation, reason="released", actor=actor, ship=False
+    )
     return Outcome(reservation, snapshots=snapshots)
 
 
 async def expire_due(db: Database, *, limit: int = 100) -> list[Snapshot]:
     """Return the stock of active reservations past their expiry (skips rows others hold)."""
-    snapshots: list[Snapshot] = []
     async with db.session() as session:
-        due = (
-            (
-                await session.execute(
-                    select(RESERVATIONS.c.id)
-                    .where(
-                        and_(
-                            RESERVATIONS.c.status == "active",
-                            RESERVATIONS.c.expires_at <= func.now(),
-                        )
+        return await expire_due_in(session, limit=limit)
+
+
+async def expire_due_in(session: AsyncSession, *, limit: int = 100) -> list[Snapshot]:
+    """`expire_due` inside the caller's transaction."""
+    snapshots: list[Snapshot] = []
+    due = (
+        (
+            await session.execute(
+                select(RESERVATIONS.c.id)
+                .where(
+                    and_(
+                        RESERVATIONS.c.status == "active",
+                        RESERVATIONS.c.expires_at <= func.now(),
                     )
-                    .order_by(RESERVATIONS.c.expires_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
                 )
+                .order_by(RESERVATIONS.c.expires_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            .scalars()
-            .all()
         )
-        reservations = [await load(session, r, lock=False) for r in due]
-        # all the batch's variants at once, in id order: never one after another
-        await lock_variants(
-            session, {a.variant_id for r in reservations for a in r.allocations}, create=False
+        .scalars()
+        .all()
+    )
+    reservations = [await load(session, r, lock=False) for r in due]
+    # all the batch's variants at once, in id order: never one after another
+    await lock_variants(
+        session, {a.variant_id for r in reservations for a in r.allocations}, create=False
+    )
+    for reservation in reservations:
+        snapshots += await _return_stock(
+            session, reservation, reason="expired", actor="sweeper", ship=False
         )
-        for reservation in reservations:
-            snapshots += await _return_stock(
-                session, reservation, reason="expired", actor="sweeper", ship=False
-            )
     return snapshots

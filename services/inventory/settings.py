@@ -22,6 +22,8 @@ class InventorySettings(ServiceSettings):
     # Consume product.* (variants) and our own inventory.stock_changed (the ATS cache).
     consumer_enabled: bool = True
     consumer_group: str = "inventory"
+    # Apply saga commands (inventory.commands.v1: reserve/release/commit/restock) and reply.
+    participant_enabled: bool = True
     # Return the stock of expired reservations in the background every this many seconds.
     sweeper_enabled: bool = True
     sweep_interval_seconds: float = Field(default=1.0, gt=0)

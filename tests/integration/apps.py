@@ -16,13 +16,19 @@ from fastapi import FastAPI
 from kommerce.events.emitter import registry
 
 
-async def ensure_topics(bootstrap: str, subjects: Iterable[str], *, partitions: int = 3) -> None:
-    """Create the topics of these event subjects (the operator does it in a cluster)."""
+async def ensure_topics(
+    bootstrap: str,
+    subjects: Iterable[str],
+    *,
+    partitions: int = 3,
+    topics: Iterable[str] = (),
+) -> None:
+    """Create the topics of these event subjects, and `topics` by name (saga command and reply
+    topics: `inventory.commands.v1`, ...), as the operator does in a cluster."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        for subject in subjects:
-            topic = registry().subject(subject).topic
+        for topic in [*(registry().subject(s).topic for s in subjects), *topics]:
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
     finally:

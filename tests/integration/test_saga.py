@@ -200,9 +200,30 @@ async def test_timeout_retries_then_compensates(db: Database) -> None:
     state = await world.status(saga_id)
     assert state["status"] == Status.COMPENSATED
     assert state["error"] == "authorize_payment timed out after 2 attempt(s)"
-    assert world.done == ["reserve_stock", "release_stock"]
+    # the payment may have been authorized unseen: it is voided before the stock is released
+    assert world.done == ["reserve_stock", "void_authorization", "release_stock"]
     attempts = [e["detail"] for e in state["log"] if e["what"] == "sent authorize_payment"]
     assert attempts == ["attempt 1", "attempt 2"]
+
+
+async def test_a_silent_participant_is_undone_on_a_best_effort_basis(db: Database) -> None:
+    """Payment down for good: the void of the timed-out authorization times out as well; the
+    stock is released all the same and the saga ends `failed` for a human to confirm."""
+    world = World(db, authorize_payment=lambda c: None, void_authorization=lambda c: None)
+    saga_id = await world.start()
+    await world.run()
+    for _ in range(4):  # authorize: 2 attempts; then void_authorization: 2 attempts
+        await _expire(db, saga_id)
+        async with db.session() as session:
+            assert await world.orchestrator.on_timeouts(session) == 1
+        await world.run()
+    state = await world.status(saga_id)
+    assert state["status"] == Status.FAILED
+    assert world.done == ["reserve_stock", "release_stock"]
+    assert state["error"] == (
+        "authorize_payment timed out after 2 attempt(s); compensation not confirmed: "
+        "void_authorization timed out after 2 attempt(s)"
+    )
 
 
 async def test_late_reply_after_a_retry_is_ignored(db: Database) -> None:

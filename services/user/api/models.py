@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from functools import cache
 from typing import Annotated, Literal
 
-from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kommerce.locales import check_country, check_locale
 
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 Email = Annotated[str, Field(min_length=3, max_length=320, examples=["ada@example.com"])]
 Channel = Literal["email", "sms", "push"]
 
 
-@cache
-def _countries() -> frozenset[str]:
-    names = [str(k) for k in Locale("en").territories]
-    return frozenset(k for k in names if len(k) == 2 and k.isalpha())
-
-
-def check_locale(value: str) -> str:
-    try:
-        return str(Locale.parse(value.replace("-", "_")))
-    except (ValueError, UnknownLocaleError) as exc:
-        raise ValueError(f"{value!r} is not a known locale (e.g. en, de_DE, pt_BR)") from exc
-
-
 def check_currency(value: str) -> str:
     code = value.upper()
     if code not in list_currencies():
         raise ValueError(f"{value!r} is not an ISO 4217 currency code")
-    return code
-
-
-def check_country(value: str) -> str:
-    code = value.upper()
-    if code not in _countries():
-        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
     return code
 
 
