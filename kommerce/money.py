@@ -83,3 +83,45 @@ def round_minor(value: Decimal, currency: str) -> int:
     """A computed major-unit value (e.g. after FX) to minor units, banker's rounding."""
     digits = exponent(currency)
     return int(value.scaleb(digits).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def _half_even_div(numerator: int, denominator: int) -> int:
+    """numerator / denominator (denominator > 0) rounded half to even, in integers only."""
+    q, r = divmod(numerator, denominator)
+    twice = 2 * r
+    if twice > denominator or (twice == denominator and q % 2 == 1):
+        q += 1
+    return q
+
+
+def basis_points(amount_minor: int, rate_bp: int) -> int:
+    """`rate_bp` basis points (1900 = 19 %) of an integer minor amount, rounded half to even.
+
+    Exact integer arithmetic: `basis_points(1050, 1900) == 200` (199.5 → 200),
+    `basis_points(250, 1000) == 25`, `basis_points(5, 1000) == 0` (0.5 → 0)."""
+    return _half_even_div(amount_minor * rate_bp, 10_000)
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split an integer `total` across `weights` in proportion, exactly (largest remainder).
+
+    Each part is `floor(total * w / sum)`; the units left over go one each to the parts with
+    the largest remainders (ties: the earlier part first), so the parts always add up to
+    `total`. Weights must be >= 0; all-zero weights split nothing but refuse a non-zero total.
+    """
+    if total < 0 or any(w < 0 for w in weights):
+        raise ValueError("allocate needs a total >= 0 and weights >= 0")
+    whole = sum(weights)
+    if whole == 0:
+        if total:
+            raise ValueError("cannot allocate a non-zero total over zero weights")
+        return [0] * len(weights)
+    parts: list[int] = []
+    remainders: list[tuple[int, int]] = []
+    for i, w in enumerate(weights):
+        q, r = divmod(total * w, whole)
+        parts.append(q)
+        remainders.append((-r, i))
+    for _, i in sorted(remainders)[: total - sum(parts)]:
+        parts[i] += 1
+    return parts

@@ -20,6 +20,10 @@ from pydantic_settings import (
 )
 
 SHARED_PREFIX = "KOMMERCE_"
+# The local stack's S3 endpoint (a moto server) accepts any key; these are its defaults, refused
+# outside `local`/`test` by the services that store objects (`uses_local_s3_keys`).
+LOCAL_S3_KEY_ID = "kommerce"
+LOCAL_S3_SECRET = "kommerce-local-secret"  # noqa: S105  # nosec B105: the local stack's, by design
 
 
 class KommerceSettings(BaseSettings):
@@ -43,6 +47,9 @@ class KommerceSettings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int | None = Field(default=None, ge=1, le=65535)
     s3_endpoint: AnyHttpUrl | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = LOCAL_S3_KEY_ID
+    s3_secret_access_key: SecretStr = SecretStr(LOCAL_S3_SECRET)
     opensearch_url: AnyHttpUrl | None = None
     kubeconfig: str | None = None
     trace_console: bool = False
@@ -61,6 +68,13 @@ class KommerceSettings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
+
+    def uses_local_s3_keys(self) -> bool:
+        """Whether either S3 key is still the local stack's default."""
+        return (
+            self.s3_access_key_id == LOCAL_S3_KEY_ID
+            or self.s3_secret_access_key.get_secret_value() == LOCAL_S3_SECRET
+        )
 
     def async_database_url(self) -> str:
         """The database URL for SQLAlchemy's asyncpg dialect."""

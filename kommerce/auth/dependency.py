@@ -86,6 +86,19 @@ class Authenticator:
 
         return dependency
 
+    def optional(self, *permissions: str) -> Callable[[Request], Awaitable[Principal | None]]:
+        """A dependency for routes open to anonymous callers too (a guest cart): None when no
+        `Authorization` header is sent; a token that is sent must be valid and hold every
+        permission named (401/403 as `require`), never silently ignored."""
+        required = self.require(*permissions)
+
+        async def dependency(request: Request) -> Principal | None:
+            if not request.headers.get("authorization"):
+                return None
+            return await required(request)
+
+        return dependency
+
     def require_recent(
         self, seconds: float, *, mfa_if_enrolled: Callable[[Principal], Awaitable[bool]] | None
     ) -> Callable[[Request], Awaitable[Principal]]:

@@ -11,7 +11,8 @@ For each record, in order within its partition:
 A failing handler is retried in place with exponential backoff and jitter; after the last
 attempt the record goes to `<topic>.dlq` with its key, value and headers plus `kommerce-dlq-*`
 headers saying why and where it failed, and the consumer moves on. A record without the
-`kommerce-event-id` header cannot be deduplicated: it is dead-lettered straight away. Database
+`kommerce-event-id` header cannot be deduplicated: it is dead-lettered straight away, and so is
+one the handler cannot read (it raises `PoisonMessage` or `serde.DecodeError`). Database
 outages outside the handler are not the message's fault: those are retried until they pass.
 """
 
@@ -37,6 +38,7 @@ from kommerce.data.db import Database
 from kommerce.events import inbox
 from kommerce.events.dlq import dead_letter_headers
 from kommerce.events.message import EVENT_ID, EVENT_TYPE, dlq_topic, headers_dict
+from kommerce.events.serde import DecodeError
 
 log = logging.getLogger("kommerce.events.consumer")
 
@@ -411,7 +413,10 @@ class Consumer:
                 fresh = await self._apply(message)
             except _HandlerFailed as failed:
                 attempt += 1
-                if attempt >= self.retry.attempts:
+                # an event the handler can never read (unknown schema, unreadable payload)
+                # does not get better by waiting: dead-letter it now
+                unreadable = isinstance(failed.cause, PoisonMessage | DecodeError)
+                if unreadable or attempt >= self.retry.attempts:
                     await self._dead_letter(
                         record, reason=failure_reason(failed.cause), attempts=attempt
                     )

@@ -13,8 +13,9 @@ from fastapi import Request
 from kommerce.auth.claims import Principal
 from kommerce.auth.dependency import Authenticator
 from kommerce.data.db import Database
+from kommerce.data.objects import ObjectStore
 from services.product.settings import ProductSettings
-from services.product.storage import ObjectStore, store_for
+from services.product.storage import store_for
 
 WRITE_PERMISSION = "catalog:write"
 

@@ -19,10 +19,10 @@ from PIL import Image, UnidentifiedImageError
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kommerce.data.objects import ObjectStore
 from kommerce.http.errors import NotFound
 from services.product import catalog
 from services.product.errors import NotAnImage
-from services.product.storage import ObjectStore
 from services.product.tables import IMAGES, PRODUCTS
 
 FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, model_validator
 
 from kommerce.paths import state_dir
 from kommerce.settings import ServiceSettings
-
-LOCAL_S3_KEY_ID = "kommerce"
-LOCAL_S3_SECRET = "kommerce-local-secret"  # noqa: S105  # nosec B105: the local stack's, by design
 
 
 class ProductSettings(ServiceSettings):
@@ -27,7 +24,8 @@ class ProductSettings(ServiceSettings):
     public_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8102")
 
     # Images: `local` keeps files under image_dir (served by this service at /v1/images/...),
-    # `s3` puts them in image_bucket at KOMMERCE_S3_ENDPOINT (or AWS when unset).
+    # `s3` puts them in image_bucket at KOMMERCE_S3_ENDPOINT (or AWS when unset), with the S3
+    # region and keys of the shared settings (KOMMERCE_PRODUCT_S3_* overrides KOMMERCE_S3_*).
     image_store: Literal["local", "s3"] = "local"
     image_dir: Path = Field(default_factory=lambda: state_dir() / "product-images")
     image_bucket: str = "kommerce-product-images"
@@ -35,19 +33,12 @@ class ProductSettings(ServiceSettings):
     image_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     image_max_pixels: int = Field(default=40_000_000, ge=10_000)  # decompression bombs
     thumbnail_widths: tuple[int, ...] = (160, 480)
-    s3_region: str = "us-east-1"
-    # the local stack's S3 endpoint accepts any key; elsewhere real ones are required
-    s3_access_key_id: str = LOCAL_S3_KEY_ID
-    s3_secret_access_key: SecretStr = SecretStr(LOCAL_S3_SECRET)
 
     related_limit: int = Field(default=10, ge=1, le=100)
 
     @model_validator(mode="after")
     def _real_s3_keys_outside_dev(self) -> ProductSettings:
-        local_keys = (
-            self.s3_access_key_id == LOCAL_S3_KEY_ID
-            or self.s3_secret_access_key.get_secret_value() == LOCAL_S3_SECRET
-        )
+        local_keys = self.uses_local_s3_keys()
         if self.image_store == "s3" and local_keys and self.environment not in ("local", "test"):
             raise ValueError(
                 "image_store=s3 outside local/test needs KOMMERCE_PRODUCT_S3_ACCESS_KEY_ID and "

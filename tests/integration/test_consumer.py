@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kommerce.cli.events import events
 from kommerce.data.db import Database
 from kommerce.events import message as m
-from kommerce.events.consumer import ConsumedMessage, Consumer, ConsumerMetrics, RetryPolicy
+from kommerce.events.consumer import (
+    ConsumedMessage,
+    Consumer,
+    ConsumerMetrics,
+    PoisonMessage,
+    RetryPolicy,
+)
 from kommerce.settings import KommerceSettings
 from tests.helpers import kommerce
 
@@ -90,6 +96,8 @@ class Recorder:
         self.calls.append(message.event_id)
         if self.broken and message.value == b"poison":
             raise RuntimeError(f"cannot price {message.event_id}")
+        if message.value == b"unreadable":
+            raise PoisonMessage(f"cannot read {message.event_id}")
         await session.execute(
             text("INSERT INTO applied (event_id, value, via) VALUES (:e, :v, :via)"),
             {"e": message.event_id, "v": (message.value or b"").decode(), "via": self.via},
@@ -192,6 +200,20 @@ async def test_duplicate_delivery_is_applied_once(bootstrap: str, db: Database) 
     assert member.handler.calls == ["e-1", "e-2"]
     assert member.count("duplicates") == 1
     assert await applied(db) == ["e-1", "e-2"]
+
+
+async def test_an_unreadable_event_is_dead_lettered_without_retries(
+    bootstrap: str, db: Database
+) -> None:
+    topic = await create_topic(bootstrap)
+    await produce(bootstrap, topic, [("u-1", b"unreadable", "k"), ("ok-1", b"fine", "k")])
+    retry = RetryPolicy(attempts=5, base=0.5, cap=1.0)
+    member = Member(topic=topic, group=f"g-{_uid()}", db=db, bootstrap=bootstrap, retry=retry)
+    async with running(member):
+        await eventually(lambda: member.count("dead_lettered") == 1, what="1 dead letter")
+        await eventually(lambda: member.count("handled") == 1)
+    assert member.count("retries") == 0
+    assert await applied(db) == ["ok-1"]
 
 
 async def test_poison_goes_to_dlq_and_replays_after_fix(bootstrap: str, db: Database) -> None:

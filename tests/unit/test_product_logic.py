@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from kommerce.data.objects import safe_key
 from services.product.api.common import InvalidPrecondition, expected_version
 from services.product.attributes import AttributeIn, problem_with
 from services.product.categories import Category, moves_into_itself
@@ -19,7 +20,6 @@ from services.product.errors import NotAnImage, PreconditionRequired
 from services.product.images import decode, thumbnail
 from services.product.related import MAX_PRODUCTS_PER_ORDER, pairs
 from services.product.slugs import slugify
-from services.product.storage import safe_key
 
 pytestmark = pytest.mark.unit
 

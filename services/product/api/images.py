@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile
 
 from kommerce.auth.claims import Principal
+from kommerce.data.objects import LocalStore
 from kommerce.http.errors import NotFound
 from kommerce.http.responses import problems
 from services.product import images, views
 from services.product.context import ProductContext, actor, ctx, writer
 from services.product.errors import ImageTooLarge
-from services.product.storage import LocalStore
 
 router = APIRouter(tags=["images"], responses=problems(400, 422))
 MULTIPART_OVERHEAD = 64 * 1024
