@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins bench-search bench-reservations \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins bench-search bench-reservations bench-checkout \
         lint fmt typecheck security check lock compose-config clean \
         secrets-keygen secrets-decrypt secrets-check schemas-check
 
@@ -93,6 +93,9 @@ bench-search: tools ## Benchmark: search p50/p95/p99 over 100k generated product
 
 bench-reservations: tools ## Benchmark: reservations/s under contention vs the bare conditional UPDATE
 	$(BIN)/python -m benchmarks.reservations --seconds $${BENCH_SECONDS:-10} --concurrency $${BENCH_CONCURRENCY:-8}
+
+bench-checkout: tools ## Benchmark: checkouts/s through the order service (saga running) vs pgbench tpcb-like, same clients
+	$(BIN)/python -m benchmarks.checkout --clients $${BENCH_CLIENTS:-8} --seconds $${BENCH_SECONDS:-20}
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .

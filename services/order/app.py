@@ -11,6 +11,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from kommerce.auth.dependency import Authenticator
@@ -18,6 +19,11 @@ from kommerce.background import Background
 from kommerce.data import migrations
 from kommerce.events.consumer import Consumer, ConsumerMetrics
 from kommerce.http.app import ServiceParts, create_service_app
+from services.order import aftersale, catalog, checkout_saga, invoicing
+from services.order.api import cart as cart_api
+from services.order.api import config as config_api
+from services.order.api import documents as documents_api
+from services.order.api import orders as orders_api
 from services.order.consumers import Dispatcher, Subscription
 from services.order.context import OrderContext
 from services.order.settings import OrderSettings
@@ -28,14 +34,32 @@ log = logging.getLogger("kommerce.order")
 
 def subscriptions(c: OrderContext) -> list[Subscription]:
     """Every event the service consumes (each area adds its own)."""
-    return []
+    return [
+        Subscription(catalog.CHANGED, catalog.TOPICS[catalog.CHANGED], catalog.product_changed),
+        Subscription(catalog.DELETED, catalog.TOPICS[catalog.DELETED], catalog.product_deleted),
+        Subscription(
+            "saga.reply",
+            (checkout_saga.REPLY_TOPIC,),
+            lambda event, session: c.checkout.saga.on_reply(event, session),
+        ),
+        *aftersale.subscriptions(c),
+    ]
+
+
+async def checkout_timeouts(c: OrderContext) -> None:
+    async with c.db.session() as session:
+        await c.checkout.saga.on_timeouts(session)
 
 
 def create_app(
-    settings: OrderSettings | None = None, *, auth: Authenticator | None = None
+    settings: OrderSettings | None = None,
+    *,
+    auth: Authenticator | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> FastAPI:
+    """`http`: the client for calls to other services (tests bind one to in-process apps)."""
     settings = settings or OrderSettings()
-    c = OrderContext.build(settings, auth)
+    c = OrderContext.build(settings, auth, http)
     work = Background("order")
 
     async def start(app: FastAPI) -> None:
@@ -49,6 +73,18 @@ def create_app(
         registry = app.state.metrics.registry
         if settings.relay_enabled:
             await work.relay(settings, schema=settings.schema_name, registry=registry)
+        work.every(
+            "checkout-saga-timeouts",
+            settings.saga_timeout_check_seconds,
+            lambda: checkout_timeouts(c),
+        )
+        if settings.invoicing_enabled:
+            work.every(
+                "invoices", settings.invoice_interval_seconds, lambda: invoicing.issue_due(c)
+            )
+        work.every(
+            "aftersale-sagas", settings.saga_timeout_check_seconds, lambda: aftersale.timeouts(c)
+        )
         dispatcher = Dispatcher(subscriptions(c))
         if settings.consumer_enabled and settings.kafka_bootstrap and dispatcher.topics:
             await work.consumer(
@@ -72,7 +108,13 @@ def create_app(
     app = create_service_app(
         settings=settings,
         parts=ServiceParts(
-            routers=[],
+            routers=[
+                cart_api.router,
+                config_api.router,
+                orders_api.router,
+                *aftersale.ROUTERS,
+                documents_api.router,
+            ],
             readiness={"postgres": c.db.ping, "redis": redis_ping},
             on_startup=[start],
             on_shutdown=[stop],
@@ -81,4 +123,5 @@ def create_app(
         "tracking, returns and refunds, invoices.",
     )
     app.state.ctx = c
+    app.state.background = work
     return app

@@ -14,6 +14,10 @@ from kommerce.auth.dependency import Authenticator
 from kommerce.auth.setup import authenticator
 from kommerce.data.cache import redis_client
 from kommerce.data.db import Database
+from services.order.cart import Availability, CartStore
+from services.order.checkout import Checkout
+from services.order.checkout_saga import CheckoutSaga
+from services.order.documents.issue import DocumentStore
 from services.order.settings import OrderSettings
 
 
@@ -24,11 +28,25 @@ class OrderContext:
     redis: Redis[Any]
     http: httpx.AsyncClient  # calls to other services (inventory availability)
     auth: Authenticator
+    documents: DocumentStore  # invoices and credit notes (PDFs in S3)
+    carts: CartStore
+    availability: Availability
+    checkout: Checkout
 
     @classmethod
-    def build(cls, settings: OrderSettings, auth: Authenticator | None = None) -> OrderContext:
+    def build(
+        cls,
+        settings: OrderSettings,
+        auth: Authenticator | None = None,
+        http: httpx.AsyncClient | None = None,
+    ) -> OrderContext:
+        """`http`: the client for other services (tests pass one bound to in-process apps)."""
         if settings.redis_url is None:
             raise RuntimeError("KOMMERCE_REDIS_URL is not set; run `eval $(kommerce stack env)`")
+        redis = redis_client(str(settings.redis_url))
+        http = http or httpx.AsyncClient(timeout=settings.availability_timeout_seconds)
+        carts = CartStore(redis, settings)
+        availability = Availability(http, settings)
         return cls(
             settings=settings,
             db=Database(
@@ -36,9 +54,13 @@ class OrderContext:
                 schema=settings.schema_name,
                 pool_size=settings.pool_size,
             ),
-            redis=redis_client(str(settings.redis_url)),
-            http=httpx.AsyncClient(timeout=settings.availability_timeout_seconds),
+            redis=redis,
+            http=http,
             auth=auth or authenticator(settings),
+            documents=DocumentStore.from_settings(settings),
+            carts=carts,
+            availability=availability,
+            checkout=Checkout(settings, carts, availability, CheckoutSaga(settings)),
         )
 
     async def close(self) -> None:

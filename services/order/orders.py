@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,10 +16,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kommerce.auth.claims import Principal
 from kommerce.http.errors import NotFound
 from services.order import events
 from services.order.states import Actor, OrderStatus, check
-from services.order.tables import ORDER_HISTORY, ORDERS
+from services.order.tables import ORDER_HISTORY, ORDER_LINES, ORDERS
 
 
 class OrderNotFound(NotFound):
@@ -76,8 +78,15 @@ def status_changed_payload(
     }
 
 
-async def record_creation(session: AsyncSession, order: Order, *, actor: str) -> None:
-    """History and `order.status_changed` for a new order (status `pending`, version 1)."""
+async def record_creation(
+    session: AsyncSession,
+    order: Order,
+    *,
+    actor: str,
+    also: Sequence[tuple[str, dict[str, Any]]] = (),
+) -> None:
+    """History and `order.status_changed` (plus the events in `also`, in one INSERT) for a new
+    order (status `pending`, version 1)."""
     await session.execute(
         insert(ORDER_HISTORY).values(
             order_id=order.id,
@@ -87,9 +96,8 @@ async def record_creation(session: AsyncSession, order: Order, *, actor: str) ->
             reason="order placed",
         )
     )
-    await events.emit(
-        session, events.STATUS_CHANGED, status_changed_payload(order, None, actor, "order placed")
-    )
+    created = status_changed_payload(order, None, actor, "order placed")
+    await events.emit.many(session, [(events.STATUS_CHANGED, created), *also])
 
 
 async def transition(
@@ -149,5 +157,29 @@ async def history(session: AsyncSession, order_id: uuid.UUID) -> list[dict[str, 
         select(ORDER_HISTORY)
         .where(ORDER_HISTORY.c.order_id == order_id)
         .order_by(ORDER_HISTORY.c.id)
+    )
+    return [dict(r) for r in rows.mappings()]
+
+
+def visible_to(
+    order: Order, principal: Principal, *, staff_permission: str = "orders:read"
+) -> None:
+    """The owner and staff with `staff_permission` see an order; to anyone else it does not
+    exist (404, not 403: an order id must not reveal that the order exists)."""
+    if str(order.customer_id) != principal.user_id and not principal.can(staff_permission):
+        raise OrderNotFound(f"order {order.id} does not exist")
+
+
+async def load_visible(session: AsyncSession, order_id: uuid.UUID, principal: Principal) -> Order:
+    order = await load(session, order_id)
+    visible_to(order, principal)
+    return order
+
+
+async def lines(session: AsyncSession, order_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(ORDER_LINES)
+        .where(ORDER_LINES.c.order_id == order_id)
+        .order_by(ORDER_LINES.c.line_no)
     )
     return [dict(r) for r in rows.mappings()]

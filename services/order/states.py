@@ -53,6 +53,7 @@ MOVES: dict[tuple[OrderStatus, OrderStatus], frozenset[Actor]] = {
     (S.PENDING, S.CANCELLED): _SYSTEM,  # out of stock, or the reservation timed out
     (S.AWAITING_PAYMENT, S.PAID): _SYSTEM,  # payment authorized
     (S.AWAITING_PAYMENT, S.PAYMENT_FAILED): _SYSTEM,  # declined or timed out; stock released
+    (S.AWAITING_PAYMENT, S.CANCELLED): _SYSTEM,  # the reservation could not be committed
     (S.PAID, S.FULFILLING): _STAFF,
     (S.PAID, S.CANCELLED): _ANYONE,  # before fulfilment starts; the authorization is voided
     (S.FULFILLING, S.SHIPPED): _STAFF,

@@ -5,12 +5,13 @@
 - `coupons`, `shipping_methods`, `tax_rates`: reference data managed by staff.
 - `orders`, `order_lines`, `order_history`: the write model. Every status change goes through
   `services.order.states` and leaves a history row (who, when, why); history is append-only.
-- `idempotency_keys`: checkout requests by (customer, Idempotency-Key) with the request's hash and
-  the stored response, written in the same transaction as the order.
+- `idempotency_keys` (kommerce.data.idempotency): checkout requests by (customer, key), stored
+  with the response in the transaction that creates the order.
 - `shipments`, `tracking_events`: carrier tracking (signed webhook).
 - `returns`, `return_lines`, `refunds`: after-sale, driven by sagas.
 - `documents`: invoice and credit note PDFs (the bytes live in S3).
-- `customer_orders`: the read model of a customer's orders, rebuilt by replaying `order.*`.
+- `customer_orders`: the read model of a customer's orders, rebuilt by replaying `order.*`
+  (`projection_positions`: where a replay has got to).
 - `sagas`, `saga_log` (kommerce.events.saga) and `outbox` (kommerce.events.outbox).
 """
 
@@ -37,7 +38,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
+from kommerce.data.idempotency import IDEMPOTENCY_KEYS
 from kommerce.events.outbox import OUTBOX
+from kommerce.events.projection import POSITIONS
 from kommerce.events.saga import SAGA_LOG, SAGAS
 from services.order.states import OrderStatus
 
@@ -196,20 +199,6 @@ ORDER_HISTORY = Table(
     Index("order_history_order_idx", "order_id", "id"),
 )
 
-IDEMPOTENCY_KEYS = Table(
-    "idempotency_keys",
-    METADATA,
-    Column("owner", Text, nullable=False),  # the customer the key belongs to
-    Column("key", Text, nullable=False),
-    Column("request_hash", Text, nullable=False),
-    Column("status_code", Integer, nullable=True),  # NULL while the first request runs
-    Column("response", JSONB, nullable=True),
-    Column("resource_id", UUID(as_uuid=True), nullable=True),
-    _at(),
-    PrimaryKeyConstraint("owner", "key"),
-    Index("idempotency_keys_created_idx", "created_at"),
-)
-
 SHIPMENTS = Table(
     "shipments",
     METADATA,
@@ -295,7 +284,7 @@ DOCUMENTS = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("order_id", UUID(as_uuid=True), ForeignKey("orders.id"), nullable=False, index=True),
     Column("kind", Text, nullable=False),  # invoice | credit_note
-    Column("number", Text, nullable=False, unique=True),  # INV-2026-000001, CN-2026-000001
+    Column("number", Text, nullable=False, unique=True),  # INV-000001, CN-000001
     Column("refund_id", UUID(as_uuid=True), ForeignKey("refunds.id"), nullable=True),
     Column("object_key", Text, nullable=False),
     Column("total_minor", BigInteger, nullable=False),
@@ -337,5 +326,7 @@ CUSTOMER_ORDERS = Table(
 )
 
 OUTBOX.to_metadata(METADATA)
+IDEMPOTENCY_KEYS.to_metadata(METADATA)
 SAGAS.to_metadata(METADATA)
 SAGA_LOG.to_metadata(METADATA)
+POSITIONS.to_metadata(METADATA)  # the customer read model's replay positions

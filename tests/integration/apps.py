@@ -9,11 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import httpx
+from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
 from kommerce.events.emitter import registry
+from tests.helpers import free_port
+from tests.tokens import TokenMinter
 
 
 async def ensure_topics(
@@ -33,6 +36,26 @@ async def ensure_topics(
                 await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
     finally:
         await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def jwks_server(minter: TokenMinter) -> AsyncIterator[str]:
+    """The minter's keys over HTTP, as the user service publishes its own, for services run as
+    real processes (`KOMMERCE_AUTH_JWKS_URL`, `KOMMERCE_AUTH_ISSUER=tests.tokens.ISSUER`)."""
+    app = web.Application()
+
+    async def jwks(request: web.Request) -> web.Response:
+        return web.json_response(minter.jwks())
+
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    finally:
+        await runner.cleanup()
 
 
 @contextlib.asynccontextmanager

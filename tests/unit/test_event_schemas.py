@@ -94,13 +94,13 @@ def _copy_schemas(tmp_path: Path) -> Path:
 
 def test_cli_check_fails_naming_the_field(tmp_path: Path) -> None:
     root = _copy_schemas(tmp_path)
-    v2 = json.loads((root / "order.placed" / "v2.avsc").read_text())
-    v2["fields"].append({"name": "coupon", "type": "string"})  # no default
-    (root / "order.placed" / "v3.avsc").write_text(json.dumps(v2))
+    v3 = json.loads((root / "order.placed" / "v3.avsc").read_text())
+    v3["fields"].append({"name": "coupon", "type": "string"})  # no default
+    (root / "order.placed" / "v4.avsc").write_text(json.dumps(v3))
     done = kommerce("schemas", "check", "--root", str(root))
     assert done.returncode == 1
     assert "FAIL order.placed" in done.stdout
-    assert "v3 vs v1: backward (new reads old): field `coupon`" in done.stdout
+    assert "v4 vs v1: backward (new reads old): field `coupon`" in done.stdout
     assert "incompatible" in done.stderr
     ok = kommerce("schemas", "check")
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -108,12 +108,12 @@ def test_cli_check_fails_naming_the_field(tmp_path: Path) -> None:
 
 def test_malformed_subject_is_reported_with_its_file(tmp_path: Path) -> None:
     root = _copy_schemas(tmp_path)
-    (root / "order.placed" / "v4.avsc").write_text("{}")
+    (root / "order.placed" / "v5.avsc").write_text("{}")
     with pytest.raises(SchemaError, match=r"v1\.\.vN without gaps"):
         Registry.load(root)
-    (root / "order.placed" / "v4.avsc").unlink()
-    (root / "order.placed" / "v3.avsc").write_text('{"type": "record"}')
-    with pytest.raises(SchemaError, match=r"v3\.avsc"):
+    (root / "order.placed" / "v5.avsc").unlink()
+    (root / "order.placed" / "v4.avsc").write_text('{"type": "record"}')
+    with pytest.raises(SchemaError, match=r"v4\.avsc"):
         Registry.load(root)
 
 
@@ -122,8 +122,12 @@ PLACED = {
     "customer_id": "c-1",
     "currency": "EUR",
     "total_minor": 2500,
-    "lines": [{"variant_id": "v-1", "quantity": 2, "unit_price_minor": 1250}],
+    "lines": [
+        {"variant_id": "v-1", "quantity": 2, "unit_price_minor": 1250, "sku": "S-1", "name": "Lamp"}
+    ],
     "channel": "app",
+    "number": "KO-000001",
+    "placed_at": None,
 }
 
 
@@ -136,7 +140,7 @@ def test_encode_carries_the_envelope_and_single_object_encoding() -> None:
     assert msg.value[:2] == b"\xc3\x01"
     assert msg.value[2:10] == registry.subject("order.placed").latest.fingerprint
     assert headers[m.EVENT_TYPE] == "order.placed"
-    assert headers[m.EVENT_VERSION] == "2"
+    assert headers[m.EVENT_VERSION] == "3"
     assert headers[m.PRODUCER] == "order"
     assert headers[m.CORRELATION_ID] == headers[m.EVENT_ID]  # it starts a conversation
     event = decode(registry, key=msg.key, value=msg.value, headers=headers)
@@ -154,7 +158,7 @@ def test_encode_carries_the_envelope_and_single_object_encoding() -> None:
 
 
 def test_invalid_payload_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"order\.placed v2 payload is invalid"):
+    with pytest.raises(ValueError, match=r"order\.placed v3 payload is invalid"):
         encode(Registry.load(), "order.placed", {"order_id": 1}, producer="x")
 
 
@@ -165,13 +169,27 @@ def test_old_versions_decode_into_the_current_model() -> None:
 
     registry = Registry.load()
     v1 = registry.subject("order.placed").version(1)
-    old = {k: v for k, v in PLACED.items() if k != "channel"}
+    old = {
+        "order_id": "o-1",
+        "customer_id": "c-1",
+        "currency": "EUR",
+        "total_minor": 2500,
+        "lines": [{"variant_id": "v-1", "quantity": 2, "unit_price_minor": 1250}],
+    }
     out = io.BytesIO()
     fastavro.schemaless_writer(out, v1.parsed, old)
     value = b"\xc3\x01" + v1.fingerprint + out.getvalue()
     writer, payload = decode_payload(registry, value)
     assert writer.version == 1
-    assert payload == old | {"channel": "web"}  # Avro resolution: the v2 default
+    # Avro resolution: the v2 and v3 defaults
+    assert payload == old | {
+        "lines": [
+            {"variant_id": "v-1", "quantity": 2, "unit_price_minor": 1250, "sku": "", "name": ""}
+        ],
+        "channel": "web",
+        "number": "",
+        "placed_at": None,
+    }
     upcasters = Upcasters()
 
     @upcasters.register("order.placed", from_version=1)

@@ -31,7 +31,7 @@ MADRID = {"latitude": 40.4168, "longitude": -3.7038}
 PARIS = {"latitude": 48.8566, "longitude": 2.3522}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def inventory_settings(stack_env: dict[str, str]) -> InventorySettings:
     suffix = uuid.uuid4().hex[:8]
     return InventorySettings(
@@ -40,6 +40,9 @@ def inventory_settings(stack_env: dict[str, str]) -> InventorySettings:
         consumer_group=f"inventory-t{suffix}",
         sweep_interval_seconds=0.2,
         pool_size=10,
+        # saga commands are the saga_participants suite's: this app would answer other
+        # suites' checkouts from its own (empty) stock
+        participant_enabled=False,
     )
 
 
@@ -100,7 +103,7 @@ class Running:
         return await self.client.post("/v1/reservations", json=body, headers=self.merchant)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def inventory_service(
     inventory_settings: InventorySettings, minter: TokenMinter, stack_env: dict[str, str]
 ) -> AsyncIterator[Running]:

@@ -10,30 +10,18 @@ the handlers).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
-import schemathesis
 from fastapi import FastAPI
-from schemathesis import Case
-from schemathesis.schemas import BaseSchema
 
 from services.inventory.app import create_app
 from services.inventory.settings import InventorySettings
-from tests.integration.fuzzing import (
-    FUZZ,
-    asgi_session,
-    assert_refused,
-    exercise,
-    openapi_schema,
-    served,
-)
+from tests.integration.fuzzing import assert_refused, served, suite
 from tests.integration.inventory.conftest import Running
 from tests.tokens import TokenMinter
 
 pytestmark = pytest.mark.integration
-schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @pytest.fixture(scope="module")
@@ -48,33 +36,7 @@ def fuzz_app(
         yield app
 
 
-@pytest.fixture(scope="module")
-def api_schema(fuzz_app: FastAPI) -> BaseSchema:
-    return openapi_schema(fuzz_app)
-
-
-@pytest.fixture(scope="module")
-def asgi_client(fuzz_app: FastAPI) -> Iterator[requests.Session]:
-    with asgi_session(fuzz_app) as client:
-        yield client
-
-
-@schema.parametrize()
-@FUZZ
-def test_anonymous(case: Case[Any]) -> None:
-    exercise(case, None)
-
-
-@schema.parametrize()
-@FUZZ
-def test_shopper(case: Case[Any], minter: TokenMinter) -> None:
-    exercise(case, minter.bearer(roles=["shopper"]))
-
-
-@schema.parametrize()
-@FUZZ
-def test_merchant(case: Case[Any], minter: TokenMinter) -> None:
-    exercise(case, minter.bearer(roles=["merchant"]))
+api_schema, asgi_client, test_anonymous, test_shopper, test_merchant = suite("merchant")
 
 
 EDGES = [

@@ -1,165 +1,39 @@
 """Fixtures for the saga participants: the real inventory app and the payment sandbox app
 in-process (migrations, relay, consumers) on the test stack's PostgreSQL, Redis and Kafka.
-Tests play the orchestrator: they produce `saga.command` records onto the participants' command
-topics and read the `saga.reply` records the participants' relays publish on the replies
-topics. Every test uses fresh saga, order and variant ids, so tests do not depend on each
-other (or on replies left on the topics by earlier runs)."""
+Tests play the orchestrator (`orchestrator`: tests/integration/saga_driver.py): they produce
+`saga.command` records onto the participants' command topics and read the `saga.reply` records
+the participants' relays publish on the replies topics. Every test uses fresh saga, order and
+variant ids, so tests do not depend on each other (or on replies left on the topics by earlier
+runs)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import uuid
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from fastapi import FastAPI
 
-from kommerce.events.message import headers_dict
 from kommerce.events.schemas import Registry
-from kommerce.events.serde import Event, decode, encode
 from services.inventory.app import create_app as inventory_app
 from services.inventory.settings import InventorySettings
 from services.payment_sandbox.app import create_app as sandbox_app
 from services.payment_sandbox.settings import PaymentSandboxSettings
-from tests.integration.apps import ensure_topics, eventually, serving
+from tests.integration.apps import ensure_topics, serving
+from tests.integration.order_topics import BERLIN, INVENTORY_SUBJECTS, SAGA_TOPICS
+from tests.integration.saga_driver import SagaDriver
 from tests.tokens import TokenMinter
 
 REGISTRY = Registry.load()
-SUBJECTS = ["inventory.stock_changed", "inventory.low_stock", "inventory.stock_reserved"]
-SAGA_TOPICS = [
-    "inventory.commands.v1",
-    "payment.commands.v1",
-    "checkout.replies.v1",
-    "refund.replies.v1",
-]
-BERLIN = {"latitude": 52.52, "longitude": 13.405}
 
 
-async def ensure_saga_topics(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for topic in SAGA_TOPICS:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, 3, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
-class Orchestrator:
-    """Sends saga commands and collects the replies (by saga id) as an orchestrator would."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-        self.replies: dict[str, list[Event]] = defaultdict(list)
-        self._producer: Any = None
-        self._consumer: Any = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None)
-        await self._consumer.start()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in ("checkout.replies.v1", "refund.replies.v1")
-            for p in (self._consumer.partitions_for_topic(topic) or {0, 1, 2})
-        ]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_end(*partitions)
-        for tp in partitions:  # resolve the end offsets now: replies come after this
-            await self._consumer.position(tp)
-        self._task = asyncio.create_task(self._collect())
-
-    async def _collect(self) -> None:
-        async for record in self._consumer:
-            event = decode(
-                REGISTRY,
-                key=record.key,
-                value=record.value,
-                headers=headers_dict(tuple(record.headers or ())),
-            )
-            self.replies[event.payload["saga_id"]].append(event)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-        await self._producer.stop()
-
-    async def send(
-        self,
-        participant: str,
-        name: str,
-        data: dict[str, Any],
-        *,
-        saga_id: str | None = None,
-        saga_type: str = "checkout",
-        step: int = 0,
-        phase: str = "forward",
-        attempt: int = 1,
-    ) -> str:
-        saga_id = saga_id or str(uuid.uuid4())
-        message = encode(
-            REGISTRY,
-            "saga.command",
-            {
-                "saga_id": saga_id,
-                "saga_type": saga_type,
-                "step": step,
-                "phase": phase,
-                "name": name,
-                "attempt": attempt,
-                "data": json.dumps(data),
-            },
-            producer="test-orchestrator",
-            correlation_id=saga_id,
-            topic=f"{participant}.commands.v1",
-        )
-        await self._producer.send_and_wait(
-            message.topic, value=message.value, key=message.key, headers=list(message.headers)
-        )
-        return saga_id
-
-    async def reply(self, saga_id: str, *, count: int = 1, seconds: float = 20.0) -> dict[str, Any]:
-        """The saga's `count`-th reply's payload, `data` parsed."""
-        await eventually(
-            lambda: _async_value(len(self.replies[saga_id]) >= count),
-            seconds=seconds,
-            what=f"{count} reply(ies) for saga {saga_id}",
-        )
-        payload = dict(self.replies[saga_id][count - 1].payload)
-        payload["data"] = json.loads(payload["data"] or "{}")
-        return payload
-
-    async def call(
-        self, participant: str, name: str, data: dict[str, Any], **command: Any
-    ) -> dict[str, Any]:
-        """Send one command and wait for its reply."""
-        saga_id = await self.send(participant, name, data, **command)
-        return await self.reply(saga_id)
-
-
-async def _async_value(value: bool) -> bool:
-    return value
-
-
-@pytest.fixture(scope="session")
-async def orchestrator(stack_env: dict[str, str]) -> AsyncIterator[Orchestrator]:
+@pytest.fixture(scope="package")
+async def orchestrator(stack_env: dict[str, str]) -> AsyncIterator[SagaDriver]:
     bootstrap = stack_env["KOMMERCE_KAFKA_BOOTSTRAP"]
-    await ensure_saga_topics(bootstrap)
-    o = Orchestrator(bootstrap)
+    await ensure_topics(bootstrap, [], topics=SAGA_TOPICS)
+    o = SagaDriver(bootstrap)
     await o.start()
     yield o
     await o.stop()
@@ -210,11 +84,11 @@ class Inventory:
         return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def inventory(
-    stack_env: dict[str, str], minter: TokenMinter, orchestrator: Orchestrator
+    stack_env: dict[str, str], minter: TokenMinter, orchestrator: SagaDriver
 ) -> AsyncIterator[Inventory]:
-    await ensure_topics(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"], SUBJECTS)
+    await ensure_topics(stack_env["KOMMERCE_KAFKA_BOOTSTRAP"], INVENTORY_SUBJECTS)
     suffix = uuid.uuid4().hex[:8]
     settings = InventorySettings(
         environment="test",
@@ -247,7 +121,7 @@ class PaymentSandbox:
         return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sandbox_settings(stack_env: dict[str, str]) -> PaymentSandboxSettings:
     suffix = uuid.uuid4().hex[:8]
     return PaymentSandboxSettings(
@@ -257,9 +131,9 @@ def sandbox_settings(stack_env: dict[str, str]) -> PaymentSandboxSettings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def payment_sandbox(
-    sandbox_settings: PaymentSandboxSettings, minter: TokenMinter, orchestrator: Orchestrator
+    sandbox_settings: PaymentSandboxSettings, minter: TokenMinter, orchestrator: SagaDriver
 ) -> AsyncIterator[PaymentSandbox]:
     app = sandbox_app(sandbox_settings, auth=minter.authenticator())
     async with serving(app, base_url="http://payment-sandbox.test") as client:

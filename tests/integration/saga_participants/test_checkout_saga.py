@@ -30,8 +30,8 @@ from kommerce.events.saga import (
 from kommerce.events.serde import decode
 from kommerce.settings import KommerceSettings
 from tests.integration.apps import eventually
+from tests.integration.order_topics import BERLIN
 from tests.integration.saga_participants.conftest import (
-    BERLIN,
     REGISTRY,
     Inventory,
     PaymentSandbox,

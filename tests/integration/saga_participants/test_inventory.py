@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import func, select
 
 from services.inventory.tables import MOVEMENTS, RESERVATIONS
-from tests.integration.saga_participants.conftest import BERLIN, Inventory, Orchestrator
+from tests.integration.order_topics import BERLIN
+from tests.integration.saga_driver import SagaDriver
+from tests.integration.saga_participants.conftest import Inventory
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +44,7 @@ async def reservations_for(inventory: Inventory, order_id: str) -> int:
 
 
 async def test_reserve_replies_with_the_reservation(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     variant = await inventory.stocked(5)
     order_id = str(uuid.uuid4())
@@ -61,7 +63,7 @@ async def test_reserve_replies_with_the_reservation(
 
 
 async def test_reserve_short_fails_with_insufficient_stock_and_holds_nothing(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     plenty = await inventory.stocked(10)
     scarce = await inventory.stocked(1)
@@ -76,7 +78,7 @@ async def test_reserve_short_fails_with_insufficient_stock_and_holds_nothing(
 
 
 async def test_reserve_of_an_unknown_variant_fails(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     unknown = str(uuid.uuid4())
     reply = await orchestrator.call(
@@ -87,7 +89,7 @@ async def test_reserve_of_an_unknown_variant_fails(
 
 
 async def test_a_resent_or_redelivered_reserve_holds_stock_once(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     variant = await inventory.stocked(5)
     order_id = str(uuid.uuid4())
@@ -106,7 +108,7 @@ async def test_a_resent_or_redelivered_reserve_holds_stock_once(
 
 
 async def test_release_returns_the_stock_and_is_idempotent(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     variant = await inventory.stocked(4)
     order_id = str(uuid.uuid4())
@@ -130,9 +132,7 @@ async def test_release_returns_the_stock_and_is_idempotent(
     assert released["outcome"] == "success"
 
 
-async def test_commit_ships_the_reservation(
-    inventory: Inventory, orchestrator: Orchestrator
-) -> None:
+async def test_commit_ships_the_reservation(inventory: Inventory, orchestrator: SagaDriver) -> None:
     variant = await inventory.stocked(6)
     order_id = str(uuid.uuid4())
     data = checkout(order_id, [(variant, 2)])
@@ -152,7 +152,7 @@ async def test_commit_ships_the_reservation(
 
 
 async def test_commit_of_an_expired_reservation_fails(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     variant = await inventory.stocked(3)
     data = checkout(str(uuid.uuid4()), [(variant, 3)], reservation_ttl_seconds=1)
@@ -167,7 +167,7 @@ async def test_commit_of_an_expired_reservation_fails(
 
 
 async def test_restock_and_unrestock_are_idempotent(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     code = await inventory.warehouse()
     variant = await inventory.stocked(2, code)
@@ -207,7 +207,7 @@ async def test_restock_and_unrestock_are_idempotent(
 
 
 async def test_unknown_commands_and_bad_data_fail_without_poisoning(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     unknown = await orchestrator.call("inventory", "teleport_stock", {"order_id": "o"})
     assert unknown["outcome"] == "failure"
@@ -224,7 +224,7 @@ async def test_unknown_commands_and_bad_data_fail_without_poisoning(
 
 
 async def test_a_refused_unrestock_undoes_nothing_halfway(
-    inventory: Inventory, orchestrator: Orchestrator
+    inventory: Inventory, orchestrator: SagaDriver
 ) -> None:
     """Two variants restocked; one's units are reserved since: the undo is refused as a whole
     (the command's savepoint), the other variant keeps its restocked units too."""

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.saga_participants.conftest import Orchestrator, PaymentSandbox
+from tests.integration.saga_driver import SagaDriver
+from tests.integration.saga_participants.conftest import PaymentSandbox
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,7 @@ def checkout(method: str = "pm_card_visa", **extra: Any) -> dict[str, Any]:
     }
 
 
-async def authorize(orchestrator: Orchestrator, data: dict[str, Any]) -> dict[str, Any]:
+async def authorize(orchestrator: SagaDriver, data: dict[str, Any]) -> dict[str, Any]:
     return await orchestrator.call("payment", "authorize_payment", data, step=1)
 
 
@@ -45,7 +46,7 @@ def refund(data: dict[str, Any], amount: int, refund_id: str | None = None) -> d
 
 @pytest.mark.parametrize("method", ["pm_card_visa", "pm_card_mastercard", "pm_card_amex"])
 async def test_test_cards_authorize(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator, method: str
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver, method: str
 ) -> None:
     data = checkout(method)
     reply = await authorize(orchestrator, data)
@@ -70,7 +71,7 @@ async def test_test_cards_authorize(
     ],
 )
 async def test_declining_cards_fail_and_authorize_nothing(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator, method: str, reason: str
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver, method: str, reason: str
 ) -> None:
     data = checkout(method)
     reply = await authorize(orchestrator, data)
@@ -80,7 +81,7 @@ async def test_declining_cards_fail_and_authorize_nothing(
 
 
 async def test_authorize_is_idempotent_by_order(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver
 ) -> None:
     data = checkout()
     saga_id = str(uuid.uuid4())
@@ -100,7 +101,7 @@ async def test_authorize_is_idempotent_by_order(
 
 
 async def test_invalid_money_is_refused(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver
 ) -> None:
     reply = await authorize(orchestrator, checkout(currency="EURO"))
     assert reply["outcome"] == "failure"
@@ -114,7 +115,7 @@ async def test_invalid_money_is_refused(
 
 
 async def test_void_is_idempotent(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver
 ) -> None:
     data = checkout()
     authorized = await authorize(orchestrator, data)
@@ -132,7 +133,7 @@ async def test_void_is_idempotent(
 
 
 async def test_refunds_up_to_the_amount_idempotent_by_refund_id(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver
 ) -> None:
     data = checkout(amount_minor=5000)
     data |= (await authorize(orchestrator, data))["data"]
@@ -166,7 +167,7 @@ async def test_refunds_up_to_the_amount_idempotent_by_refund_id(
 
 
 async def test_unknown_command_fails(
-    payment_sandbox: PaymentSandbox, orchestrator: Orchestrator
+    payment_sandbox: PaymentSandbox, orchestrator: SagaDriver
 ) -> None:
     reply = await orchestrator.call("payment", "capture_everything", checkout())
     assert reply["outcome"] == "failure"

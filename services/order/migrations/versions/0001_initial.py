@@ -63,7 +63,7 @@ def upgrade() -> None:
     op.create_table('idempotency_keys',
     sa.Column('owner', sa.Text(), nullable=False),
     sa.Column('key', sa.Text(), nullable=False),
-    sa.Column('request_hash', sa.Text(), nullable=False),
+    sa.Column('fingerprint', sa.Text(), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('response', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
     sa.Column('resource_id', sa.UUID(), nullable=True),
@@ -130,6 +130,13 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_saga_log_saga_id'), 'saga_log', ['saga_id'], unique=False)
+    op.create_table('projection_positions',
+    sa.Column('projection', sa.Text(), nullable=False),
+    sa.Column('topic', sa.Text(), nullable=False),
+    sa.Column('partition', sa.Integer(), nullable=False),
+    sa.Column('next_offset', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('projection', 'topic', 'partition')
+    )
     op.create_table('sagas',
     sa.Column('id', sa.UUID(), nullable=False),
     sa.Column('type', sa.Text(), nullable=False),
@@ -314,6 +321,7 @@ def downgrade() -> None:
     op.drop_table('tax_rates')
     op.drop_table('shipping_methods')
     op.drop_table('sagas')
+    op.drop_table('projection_positions')
     op.drop_index(op.f('ix_saga_log_saga_id'), table_name='saga_log')
     op.drop_table('saga_log')
     op.drop_index('outbox_unpublished_idx', table_name='outbox', postgresql_where=sa.text('published_at IS NULL'))
