@@ -2,13 +2,15 @@
 
 Every service keeps `services/<name>/migrations/` (an Alembic script directory whose env.py
 calls `run_env`). The version table lives in the service's own schema, so services migrate
-independently. Services call `upgrade()` at start-up (from a worker thread: Alembic is blocking).
+independently. Services call `await upgrade_service(settings, MIGRATIONS)` at start-up (it runs
+Alembic, which blocks, in a worker thread).
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command, context
 from alembic.config import Config
@@ -29,6 +31,24 @@ def upgrade(*, script_location: Path, url: str, schema: str, revision: str = "he
     """Bring the service's schema up to `revision` (blocking; call via a thread from async code)."""
     command.upgrade(
         alembic_config(script_location=script_location, url=url, schema=schema), revision
+    )
+
+
+class _ServiceSchema(Protocol):
+    @property
+    def schema_name(self) -> str: ...
+
+    def async_database_url(self) -> str: ...
+
+
+async def upgrade_service(settings: _ServiceSchema, script_location: Path) -> None:
+    """At a service's start-up: its own schema up to head, from a worker thread (Alembic
+    blocks the event loop otherwise)."""
+    await asyncio.to_thread(
+        upgrade,
+        script_location=script_location,
+        url=settings.async_database_url(),
+        schema=settings.schema_name,
     )
 
 

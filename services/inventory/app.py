@@ -8,7 +8,6 @@ participant.py), and the sweeper returning expired reservations' stock (`sweeper
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -45,12 +44,7 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
-            await asyncio.to_thread(
-                migrations.upgrade,
-                script_location=MIGRATIONS,
-                url=settings.async_database_url(),
-                schema=settings.schema_name,
-            )
+            await migrations.upgrade_service(settings, MIGRATIONS)
         if settings.sweeper_enabled:
             work.every(
                 "reservation-sweeper", settings.sweep_interval_seconds, lambda: sweep_expired(c)

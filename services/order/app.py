@@ -7,7 +7,6 @@ saga timeout check.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -64,12 +63,7 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
-            await asyncio.to_thread(
-                migrations.upgrade,
-                script_location=MIGRATIONS,
-                url=settings.async_database_url(),
-                schema=settings.schema_name,
-            )
+            await migrations.upgrade_service(settings, MIGRATIONS)
         registry = app.state.metrics.registry
         if settings.relay_enabled:
             await work.relay(settings, schema=settings.schema_name, registry=registry)

@@ -8,7 +8,6 @@ consumer of `payment.commands.v1` (`consumer_enabled`).
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -49,12 +48,7 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
-            await asyncio.to_thread(
-                migrations.upgrade,
-                script_location=MIGRATIONS,
-                url=settings.async_database_url(),
-                schema=settings.schema_name,
-            )
+            await migrations.upgrade_service(settings, MIGRATIONS)
         metrics = app.state.metrics.registry
         if settings.relay_enabled:
             await work.relay(settings, schema=settings.schema_name, registry=metrics)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -34,12 +33,7 @@ def create_app(
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
             await c.db.ensure_schema()
-            await asyncio.to_thread(
-                migrations.upgrade,
-                script_location=MIGRATIONS,
-                url=settings.async_database_url(),
-                schema=settings.schema_name,
-            )
+            await migrations.upgrade_service(settings, MIGRATIONS)
         registry = app.state.metrics.registry
         if settings.relay_enabled:
             app.state.relay = await work.relay(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from pathlib import Path
 
@@ -35,12 +34,7 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
-            await asyncio.to_thread(
-                migrations.upgrade,
-                script_location=MIGRATIONS,
-                url=settings.async_database_url(),
-                schema=settings.schema_name,
-            )
+            await migrations.upgrade_service(settings, MIGRATIONS)
         await c.backend.start()
         await c.tuning.load()
         work.every("config", settings.config_refresh_seconds, c.tuning.load)

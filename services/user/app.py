@@ -27,12 +27,7 @@ def create_app(settings: UserSettings | None = None) -> FastAPI:
 
     async def start(app: FastAPI) -> None:
         if settings.migrate_on_start:
-            await asyncio.to_thread(
-                migrations.upgrade,
-                script_location=MIGRATIONS,
-                url=settings.async_database_url(),
-                schema=settings.schema_name,
-            )
+            await migrations.upgrade_service(settings, MIGRATIONS)
         await c.signing.ensure(rotate_after=c.rotate_after)
         tasks.append(asyncio.create_task(keep_keys_fresh(), name="signing-keys"))
 
