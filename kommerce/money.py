@@ -7,11 +7,18 @@ API and event as integers of minor units (`{"amount": 1999, "currency": "EUR"}` 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import cache
 from typing import Annotated, Self
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel.core import get_global
+from babel.numbers import (
+    format_currency,
+    get_currency_precision,
+    get_territory_currencies,
+    list_currencies,
+)
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
 
 # Beyond this an amount cannot round-trip through JSON numbers in every client (2^53 - 1).
@@ -23,14 +30,32 @@ class UnknownCurrency(ValueError):
 
 
 @cache
-def currencies() -> frozenset[str]:
-    """Every ISO 4217 code CLDR knows (active and historic)."""
+def known_codes() -> frozenset[str]:
+    """Every ISO 4217 code CLDR knows (active and historic): what `Money` accepts."""
     return frozenset(c for c in list_currencies() if len(c) == 3 and c.isalpha() and c.isupper())
 
 
+@cache
+def _active(today: date) -> dict[str, int]:
+    codes: set[str] = set()
+    for territory in get_global("territory_currencies"):
+        codes.update(get_territory_currencies(territory, start_date=today, tender=True))
+    return {code: exponent(code) for code in sorted(codes & known_codes())}
+
+
+def currencies() -> dict[str, int]:
+    """Every currency in use today with its minor-unit exponent: `{"EUR": 2, "JPY": 0, ...}`.
+
+    "In use" is CLDR's: legal tender in at least one territory today. That leaves out historic
+    codes (DEM, HRK, SLL), funds and units of account (CLF, UYI, UYW, BOV, CHE, CHW, COU, MXV,
+    USN, VED), metals (XAU, XAG, XPD, XPT), XDR, XSU, XUA, the testing codes XTS and XXX, and
+    CNH (offshore yuan, not ISO). Exponents are CLDR's, as `exponent` gives them."""
+    return dict(_active(date.today()))
+
+
 def check_currency(code: str) -> str:
-    if code not in currencies():
-        hint = f"; did you mean {code.upper()!r}?" if code.upper() in currencies() else ""
+    if code not in known_codes():
+        hint = f"; did you mean {code.upper()!r}?" if code.upper() in known_codes() else ""
         raise UnknownCurrency(f"{code!r} is not an ISO 4217 currency code{hint}")
     return code
 
@@ -83,6 +108,21 @@ def round_minor(value: Decimal, currency: str) -> int:
     """A computed major-unit value (e.g. after FX) to minor units, banker's rounding."""
     digits = exponent(currency)
     return int(value.scaleb(digits).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+
+
+def convert(money: Money, rate: Decimal, to: str) -> Money:
+    """`money` in currency `to` at `rate` (units of `to` per ONE major unit of money.currency).
+
+    Computed on major units in Decimal and rounded half to even to `to`'s exponent once:
+    `convert(Money.of("10.00", "EUR"), Decimal("0.33365"), "KWD") == Money.of("3.336", "KWD")`.
+    The rate must be a positive Decimal (a float would carry its binary error into the amount).
+    """
+    if not isinstance(rate, Decimal) or not rate.is_finite() or rate <= 0:
+        raise ValueError(f"an exchange rate is a positive, finite Decimal, not {rate!r}")
+    check_currency(to)
+    with localcontext() as exact:
+        exact.prec = 200  # no intermediate rounding: the only rounding is round_minor's
+        return Money(amount=round_minor(money.decimal() * rate, to), currency=to)
 
 
 def _half_even_div(numerator: int, denominator: int) -> int:

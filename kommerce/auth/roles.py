@@ -31,6 +31,7 @@ _SUPPORT = frozenset(
         "audit:read",
         "sessions:revoke",
         "inventory:read",
+        "payments:read",  # payments, their history, analytics
     }
 )
 _MERCHANT = frozenset(
@@ -43,6 +44,8 @@ _MERCHANT = frozenset(
         "orders:fulfil",  # fulfil, ship, cancel; approve and receive returns
         "orders:refund",
         "orders:configure",  # coupons, shipping methods, tax rates
+        "payments:read",
+        "payments:manage",  # capture, cancel, refund, disputes' evidence, FX rates
     }
 )
 _PLATFORM = frozenset({"platform:read", "platform:deploy", "audit:read"})

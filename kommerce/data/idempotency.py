@@ -26,8 +26,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Header
 from sqlalchemy import (
     Column,
     DateTime,
@@ -72,6 +73,28 @@ class KeyReused(Conflict):
 
 class KeyMissing(Problem):
     status, slug, title = 428, "idempotency-key-required", "An Idempotency-Key header is required"
+
+
+async def required_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            pattern=KEY_PATTERN,
+            description="a unique key per attempt (8-255 of A-Z a-z 0-9 _ . : -); the same "
+            "key and body return the same response",
+        ),
+    ] = None,
+) -> str:
+    """A FastAPI dependency: the request's key, or a 428 before the body is even validated."""
+    if key is None:
+        raise KeyMissing(
+            f"send an {HEADER} header (e.g. a UUID) so a retried request cannot take effect twice"
+        )
+    return key
+
+
+IdempotencyKey = Annotated[str, Depends(required_key)]
 
 
 def fingerprint(body: Any) -> str:

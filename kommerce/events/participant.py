@@ -13,6 +13,13 @@ A command that cannot be applied is answered, never raised: `Refused` (or any
 unknown command name or data that is not a JSON object too. Each command runs in a savepoint,
 so a refusal also undoes whatever the command had written (unless `Refused(keep=True)`). An
 exception of another kind (a database outage) is left to the consumer's retries.
+
+A command whose outcome is not known yet (a payment waiting for the shopper's 3-D Secure, or
+for the provider's webhook) raises `Deferred`: what it wrote stays and no reply is sent. The
+service keeps `saved_command(command)` with its record and answers later, in the transaction
+that learns the outcome, with `Participant.answer(session, saved, ...)`. A re-sent command
+(the orchestrator's next attempt) must replace the saved one: replies to older attempts are
+ignored by the orchestrator.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -59,6 +67,10 @@ class Refused(Exception):
         return f"{self.slug}: {self.detail}"
 
 
+class Deferred(Exception):
+    """The outcome is not known yet: keep what the command wrote, reply later (`answer`)."""
+
+
 class Participant:
     """Answers the commands named in `commands`; `name` is the replies' producer."""
 
@@ -76,6 +88,7 @@ class Participant:
     async def handle(self, session: AsyncSession, command: Event) -> bool:
         """Apply the command and record the reply in `session`; True if it succeeded."""
         refused: Refused | None = None
+        deferred = False
         try:
             apply = self.commands.get(command.payload["name"])
             if apply is None:
@@ -90,6 +103,8 @@ class Participant:
                     if not kept.keep:
                         raise
                     refused = kept  # the savepoint is released: the effects stay
+                except Deferred:
+                    deferred = True
         except Refused as undone:
             refused = undone
         except Problem as problem:  # a domain refusal, rolled back like a Refused
@@ -97,8 +112,25 @@ class Participant:
         if refused is not None:
             await self._reply(session, command, success=False, reason=refused.reason)
             return False
+        if deferred:
+            log.info("%s: %s deferred", self.name, command.payload["name"])
+            return False
         await self._reply(session, command, success=True, data=data)
         return True
+
+    async def answer(
+        self,
+        session: AsyncSession,
+        saved: Mapping[str, Any],
+        *,
+        success: bool,
+        reason: str = "",
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Reply now to a command deferred earlier (`saved_command`), in `session`."""
+        await self._reply(
+            session, restore_command(saved), success=success, reason=reason, data=data
+        )
 
     async def _reply(
         self,
@@ -126,6 +158,39 @@ class Participant:
             self.registry, command, success=success, reason=reason, data=data, producer=self.name
         )
         await outbox.record(session, message)
+
+
+def saved_command(command: Event) -> dict[str, Any]:
+    """The command as JSON, to keep with a deferred effect and `answer` later."""
+    return {
+        "event_id": command.event_id,
+        "type": command.type,
+        "written_version": command.written_version,
+        "version": command.version,
+        "payload": dict(command.payload),
+        "key": command.key,
+        "occurred_at": command.occurred_at.isoformat(),
+        "producer": command.producer,
+        "correlation_id": command.correlation_id,
+        "causation_id": command.causation_id,
+        "traceparent": command.traceparent,
+    }
+
+
+def restore_command(saved: Mapping[str, Any]) -> Event:
+    return Event(
+        event_id=saved["event_id"],
+        type=saved["type"],
+        written_version=saved["written_version"],
+        version=saved["version"],
+        payload=dict(saved["payload"]),
+        key=saved["key"],
+        occurred_at=datetime.fromisoformat(saved["occurred_at"]),
+        producer=saved["producer"],
+        correlation_id=saved["correlation_id"],
+        causation_id=saved["causation_id"],
+        traceparent=saved["traceparent"],
+    )
 
 
 def command_data(command: Event) -> dict[str, Any]:

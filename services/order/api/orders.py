@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from kommerce.data import idempotency
@@ -23,27 +22,7 @@ router = APIRouter(tags=["orders"], responses=problems(401, 404, 422))
 SETTLED = FINAL | {OrderStatus.PAID}
 
 
-async def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias=idempotency.HEADER,
-            pattern=idempotency.KEY_PATTERN,
-            description="a unique key per checkout attempt (8-255 of A-Z a-z 0-9 _ . : -); "
-            "the same key and body return the same order",
-        ),
-    ] = None,
-) -> str:
-    """A dependency, so a missing key is a 428 before the body is even validated."""
-    if key is None:
-        raise idempotency.KeyMissing(
-            f"send an {idempotency.HEADER} header (e.g. a UUID) so a retried checkout "
-            "cannot create a second order"
-        )
-    return key
-
-
-IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+IdempotencyKey = idempotency.IdempotencyKey
 
 
 @router.post(

@@ -1,0 +1,1 @@
+"""The payment service's HTTP API, one router per area."""
