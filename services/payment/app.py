@@ -1,7 +1,8 @@
 """Payment service application: `create_app()` is what `kommerce service run payment` serves.
 
 Background work in the process: the outbox relay (`relay_enabled`: events and saga replies)
-and the consumer of `payment.commands.v1` (`consumer_enabled`: the saga participant).
+and the consumer (`consumer_enabled`) of `payment.commands.v1` (the saga participant) and
+`order.shipped.v1` (capture at shipment, shipping.py).
 Providers: Stripe always (stripe-mock locally through `KOMMERCE_STRIPE_API_BASE`), PayPal when
 `KOMMERCE_PAYMENT_PAYPAL_CLIENT_ID` is set. Each sits behind a gateway with retries and its own
 circuit breaker.
@@ -26,7 +27,7 @@ from kommerce.events.emitter import registry
 from kommerce.events.serde import decode
 from kommerce.http.app import ServiceParts, create_service_app
 from kommerce.resilience import CircuitBreaker
-from services.payment import metrics
+from services.payment import metrics, shipping
 from services.payment.api import analytics, customers, disputes, fx, payments, webhooks
 from services.payment.context import PaymentContext
 from services.payment.fraud import RulesEngine
@@ -118,6 +119,8 @@ def create_app(
         event = decode(registry(), key=message.key, value=message.value, headers=message.headers)
         if event.type == "saga.command":
             await app.state.payment.participant.handle(session, event)
+        elif event.type == shipping.EVENT:
+            await shipping.on_order_shipped(app.state.payment, session, event)
 
     async def start(app_: FastAPI) -> None:
         if settings.migrate_on_start:
@@ -130,7 +133,7 @@ def create_app(
             await work.consumer(
                 Consumer(
                     group=settings.consumer_group,
-                    topics=[TOPIC],
+                    topics=[TOPIC, registry().subject(shipping.EVENT).topic],
                     handler=handle,
                     database=db,
                     bootstrap=settings.kafka_bootstrap,

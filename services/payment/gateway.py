@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from kommerce.money import Money
 from kommerce.resilience import CircuitBreaker, CircuitOpen, retrying
+from services.payment import metrics
 from services.payment.providers.base import (
     AuthorizeRequest,
     Handle,
@@ -94,7 +95,7 @@ class Gateway:
         )
         try:
             async for attempt in retry:
-                with attempt:
+                with attempt, metrics.timed(self.name, operation):
                     return await self.breaker.call(call)
         except CircuitOpen as exc:
             raise ProviderUnavailable(

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from kommerce.settings import ServiceSettings
+
+# stripe-mock accepts any key, and the tests sign webhooks with this secret: refused outside
+# `local`/`test`.
+LOCAL_STRIPE_KEY = "sk_test_kommerce"  # nosec B105
+LOCAL_WEBHOOK_SECRET = "whsec_kommerce_local"  # noqa: S105  # nosec B105
 
 
 class PaymentSettings(ServiceSettings):
@@ -25,9 +30,9 @@ class PaymentSettings(ServiceSettings):
     # Stripe: the API key, and the base URL (stripe-mock locally: KOMMERCE_STRIPE_API_BASE,
     # shared; unset means api.stripe.com). Webhook signing secrets: the current one first, the
     # previous ones while a rotation is under way.
-    stripe_api_key: SecretStr = SecretStr("sk_test_kommerce")  # nosec B105: stripe-mock's
+    stripe_api_key: SecretStr = SecretStr(LOCAL_STRIPE_KEY)
     stripe_webhook_secrets: list[SecretStr] = Field(
-        default_factory=lambda: [SecretStr("whsec_kommerce_local")]  # nosec B106
+        default_factory=lambda: [SecretStr(LOCAL_WEBHOOK_SECRET)]
     )
     webhook_tolerance_seconds: int = Field(default=300, ge=1)
     # PayPal (REST): client credentials, the API base and the webhook id to verify against.
@@ -61,3 +66,17 @@ class PaymentSettings(ServiceSettings):
     fraud_velocity_block: int = Field(default=10, ge=1)
     fraud_review_amount_minor: int = Field(default=100_000, ge=1)
     fraud_block_amount_minor: int = Field(default=1_000_000, ge=1)
+
+    @model_validator(mode="after")
+    def _real_credentials_outside_local(self) -> PaymentSettings:
+        if self.environment in ("local", "test"):
+            return self
+        if self.stripe_api_key.get_secret_value() == LOCAL_STRIPE_KEY or any(
+            s.get_secret_value() == LOCAL_WEBHOOK_SECRET for s in self.stripe_webhook_secrets
+        ):
+            raise ValueError(
+                f"environment {self.environment!r} needs real Stripe credentials: set "
+                "KOMMERCE_PAYMENT_STRIPE_API_KEY and KOMMERCE_PAYMENT_STRIPE_WEBHOOK_SECRETS "
+                '(a JSON list, e.g. ["whsec_..."]) from the secret store'
+            )
+        return self

@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.payment import disputes, payments, refunds
-from services.payment.authorization import apply_outcome
+from services.payment.authorization import apply_outcome, refresh
 from services.payment.participant import PaymentParticipant
 from services.payment.providers.base import (
     Handle,
@@ -89,7 +89,12 @@ async def _apply(
     source = f"webhook:{event.provider}:{event.event_id}"
     before = (payment.status, payment.version)
     result: str
-    if event.kind in _OUTCOMES:
+    if event.kind == WebhookKind.REQUIRES_ACTION and event.handle_data.get("order_status") == (
+        "APPROVED"
+    ):  # PayPal: the payer approved; authorizing is ours to do (providers/paypal.py)
+        payment = await refresh(participant.ctx, session, payment, source=source)
+        result = "applied" if (payment.status, payment.version) != before else "stale"
+    elif event.kind in _OUTCOMES:
         payment = await apply_outcome(
             session,
             payment,
