@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ from kommerce.events.saga import reply
 from kommerce.events.schemas import Registry
 from kommerce.events.serde import Event
 from kommerce.http.errors import Problem
+from kommerce.money import Money
 
 log = logging.getLogger("kommerce.events.participant")
 
@@ -213,6 +215,24 @@ def text_field(data: Mapping[str, Any], name: str, *, max_length: int = 200) -> 
     if len(text) > max_length or "\x00" in text:
         raise Refused("invalid-command", f"{name} is not a valid identifier")
     return text
+
+
+def money_field(data: Mapping[str, Any]) -> Money:
+    """`amount_minor` and `currency` as a positive Money (kommerce.money), or Refused
+    (`invalid-amount`, `invalid-currency`)."""
+    amount, currency = data.get("amount_minor"), data.get("currency")
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise Refused("invalid-amount", "amount_minor must be an integer (minor units)")
+    try:
+        money = Money(amount=amount, currency=currency)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        slug = "invalid-currency" if where == "currency" else "invalid-amount"
+        raise Refused(slug, f"{where}: {first['msg']}") from exc
+    if money.amount <= 0:
+        raise Refused("invalid-amount", "amount_minor must be positive")
+    return money
 
 
 def int_field(data: Mapping[str, Any], name: str, *, minimum: int, maximum: int) -> int:

@@ -246,6 +246,7 @@ class Checkout:
             "currency": r["currency"],
             "amount_minor": r["total_minor"],
             "payment_method": r["payment_method"],
+            "shipping_country": a.country,  # the payment service's fraud rules compare it
             "lines": [{"variant_id": str(x.variant_id), "quantity": x.quantity} for x in q.lines],
             "ship_to": ship_to,
             "reservation_ttl_seconds": self.settings.reservation_ttl_seconds,

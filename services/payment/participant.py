@@ -23,14 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.events import participant as core
 from kommerce.events.emitter import registry
-from kommerce.events.participant import Deferred, Refused, saved_command, text_field
+from kommerce.events.participant import Deferred, Refused, money_field, saved_command, text_field
 from kommerce.events.serde import Event
-from kommerce.money import Money
 from services.payment import authorization, payments, refunds
 from services.payment.authorization import AuthorizeInput
 from services.payment.context import PaymentContext
@@ -40,23 +38,6 @@ from services.payment.states import AUTHORIZED_OR_BETTER, CAPTURED_STATES, Statu
 
 PRODUCER = "payment"
 TOPIC = "payment.commands.v1"
-
-
-def money(data: dict[str, Any]) -> Money:
-    """amount_minor and currency, valid per kommerce.money and positive, or Refused."""
-    amount, currency = data.get("amount_minor"), data.get("currency")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise Refused("invalid-amount", "amount_minor must be an integer (minor units)")
-    try:
-        value = Money(amount=amount, currency=currency)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        slug = "invalid-currency" if where == "currency" else "invalid-amount"
-        raise Refused(slug, f"{where}: {first['msg']}") from exc
-    if value.amount <= 0:
-        raise Refused("invalid-amount", "amount_minor must be positive")
-    return value
 
 
 def failure_reason(row: Any) -> tuple[str, str]:
@@ -93,7 +74,7 @@ class PaymentParticipant:
         self, session: AsyncSession, command: Event, data: dict[str, Any]
     ) -> dict[str, Any]:
         order_id = text_field(data, "order_id")
-        amount = money(data)
+        amount = money_field(data)
         method = text_field(data, "payment_method")
         row = await payments.find(session, order_id=order_id, lock=True)
         if row is None:
@@ -156,10 +137,7 @@ class PaymentParticipant:
     async def void_authorization(
         self, session: AsyncSession, command: Event, data: dict[str, Any]
     ) -> dict[str, Any]:
-        if data.get("payment_id"):
-            row = await payments.find_by_id(session, text_field(data, "payment_id"), lock=True)
-        else:
-            row = await payments.find(session, order_id=text_field(data, "order_id"), lock=True)
+        row = await _named_payment(session, data)
         if row is None or row.status in (Status.CANCELLED, Status.FAILED):
             return {}
         if row.status in CAPTURED_STATES:
@@ -177,11 +155,8 @@ class PaymentParticipant:
         self, session: AsyncSession, command: Event, data: dict[str, Any]
     ) -> dict[str, Any]:
         refund_key = text_field(data, "refund_id")
-        amount = money(data)
-        if data.get("payment_id"):
-            row = await payments.find_by_id(session, text_field(data, "payment_id"), lock=True)
-        else:
-            row = await payments.find(session, order_id=text_field(data, "order_id"), lock=True)
+        amount = money_field(data)
+        row = await _named_payment(session, data)
         if row is None:
             raise Refused("payment-not-found", f"no payment {data.get('payment_id') or ''}".strip())
         if data.get("order_id") and str(data["order_id"]) != (row.order_id or ""):
@@ -202,6 +177,13 @@ class PaymentParticipant:
         except (Transient, ProviderUnavailable) as down:
             raise Refused("payment-unavailable", down.message) from down
         return {"provider_refund_id": refund.provider_reference or refund.refund_id}
+
+
+async def _named_payment(session: AsyncSession, data: dict[str, Any]) -> Any | None:
+    """The (locked) payment the command names: by payment_id if given, else by order_id."""
+    if data.get("payment_id"):
+        return await payments.find_by_id(session, text_field(data, "payment_id"), lock=True)
+    return await payments.find(session, order_id=text_field(data, "order_id"), lock=True)
 
 
 def _country(value: Any) -> str | None:

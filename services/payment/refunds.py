@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.http.errors import Conflict
 from kommerce.money import Money
-from services.payment import payments
+from services.payment import metrics, payments
 from services.payment.authorization import handle
 from services.payment.context import PaymentContext
 from services.payment.providers.base import ProviderRefund
@@ -145,7 +145,10 @@ async def apply_refund(
     if current.status != "succeeded" and result.status == "succeeded":
         refunded = payment.refunded_minor + current.amount_minor
         if payment.status == Status.DISPUTED:  # asked before the dispute opened
-            await payments.update_fields(session, payment.payment_id, refunded_minor=refunded)
+            updated = await payments.update_fields(
+                session, payment.payment_id, refunded_minor=refunded
+            )
+            metrics.observe_transition(session, payment.status, updated, before=payment)
             await payments.record(
                 session,
                 payment,

@@ -23,16 +23,14 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kommerce.events import participant as core
 from kommerce.events.emitter import registry
-from kommerce.events.participant import Refused, text_field
+from kommerce.events.participant import Refused, money_field, text_field
 from kommerce.events.serde import Event
-from kommerce.money import Money
 from services.payment_sandbox.outcomes import decline_reason
 from services.payment_sandbox.tables import AUTHORIZATIONS, REFUNDS
 
@@ -46,23 +44,6 @@ def new_payment_id() -> str:
 
 def new_refund_id() -> str:
     return f"re_sandbox_{secrets.token_hex(12)}"
-
-
-def _money(data: dict[str, Any]) -> Money:
-    """amount_minor and currency, valid per kommerce.money and positive, or Refused."""
-    amount, currency = data.get("amount_minor"), data.get("currency")
-    if isinstance(amount, bool) or not isinstance(amount, int):
-        raise Refused("invalid-amount", "amount_minor must be an integer (minor units)")
-    try:
-        money = Money(amount=amount, currency=currency)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        slug = "invalid-currency" if where == "currency" else "invalid-amount"
-        raise Refused(slug, f"{where}: {first['msg']}") from exc
-    if money.amount <= 0:
-        raise Refused("invalid-amount", "amount_minor must be positive")
-    return money
 
 
 async def _authorization(session: AsyncSession, data: dict[str, Any], *, lock: bool) -> Any | None:
@@ -79,7 +60,7 @@ async def authorize_payment(
     session: AsyncSession, command: Event, data: dict[str, Any]
 ) -> dict[str, Any]:
     order_id = text_field(data, "order_id")
-    money = _money(data)
+    money = money_field(data)
     method = text_field(data, "payment_method")
     customer = str(data.get("customer_id") or "")[:200].replace("\x00", "")
     values = {
@@ -142,7 +123,7 @@ async def refund_payment(
     session: AsyncSession, command: Event, data: dict[str, Any]
 ) -> dict[str, Any]:
     refund_id = text_field(data, "refund_id")
-    money = _money(data)
+    money = money_field(data)
     payment = await _authorization(session, data, lock=True)  # serializes refunds of a payment
     done = (await session.execute(select(REFUNDS).where(REFUNDS.c.refund_id == refund_id))).first()
     if done is not None:  # a re-sent refund
