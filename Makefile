@@ -12,7 +12,7 @@ KOMMERCE := $(BIN)/kommerce
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins bench-search bench-reservations bench-checkout \
+.PHONY: help venv tools run up down status test test-unit test-integration test-cluster bench bench-admission bench-events bench-auth bench-logins bench-search bench-reservations bench-checkout bench-payments \
         lint fmt typecheck security check lock compose-config clean \
         secrets-keygen secrets-decrypt secrets-check schemas-check
 
@@ -96,6 +96,9 @@ bench-reservations: tools ## Benchmark: reservations/s under contention vs the b
 
 bench-checkout: tools ## Benchmark: checkouts/s through the order service (saga running) vs pgbench tpcb-like, same clients
 	$(BIN)/python -m benchmarks.checkout --clients $${BENCH_CLIENTS:-8} --seconds $${BENCH_SECONDS:-20}
+
+bench-payments: tools ## Benchmark: payment authorization p99 and webhooks/s vs direct stripe-mock calls, same clients
+	$(BIN)/python -m benchmarks.payments --payments $${BENCH_PAYMENTS:-300} --webhooks $${BENCH_WEBHOOKS:-500} --clients $${BENCH_CLIENTS:-8}
 
 lint: venv ## ruff lint and format check
 	$(BIN)/ruff check .
