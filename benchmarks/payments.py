@@ -87,11 +87,14 @@ async def run(
     import stripe
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from services.payment.providers.stripe_events import sign_stripe_event, stripe_event
+    from services.payment.providers.stripe_events import (
+        payment_intent,
+        sign_stripe_event,
+        stripe_event,
+    )
     from services.payment.settings import PaymentSettings
     from tests.helpers import free_port, running_service
     from tests.integration.apps import jwks_server
-    from tests.integration.payment_service.harness import payment_intent
     from tests.tokens import ISSUER, TokenMinter
 
     settings = PaymentSettings(environment="test", schema_name=SCHEMA)

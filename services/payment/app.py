@@ -126,7 +126,13 @@ def create_app(
         if settings.migrate_on_start:
             await migrations.upgrade_service(settings, MIGRATIONS)
         registry_ = app_.state.metrics.registry
-        metrics.install(metrics.PaymentMetrics(registry_))
+        # Metrics are registered once per app; the context (providers with their HTTP
+        # clients, breakers) is built on every start, as stop() closes it: the same app may be
+        # started again (schemathesis ends the lifespan after each test).
+        if getattr(app_.state, "payment_metrics", None) is None:
+            app_.state.payment_metrics = metrics.PaymentMetrics(registry_)
+        metrics.install(app_.state.payment_metrics)
+        app_.state.payment = build(registry_)
         if settings.relay_enabled:
             await work.relay(settings, schema=settings.schema_name, registry=registry_)
         if settings.consumer_enabled and settings.kafka_bootstrap is not None:
@@ -170,7 +176,6 @@ def create_app(
         "history; the checkout saga's payment participant; signed webhooks, refunds, "
         "disputes, multi-currency settlement, fraud rules and payment analytics.",
     )
-    app.state.payment = build(app.state.metrics.registry)
     app.state.db = db
     app.state.auth = auth or authenticator(settings)
     return app

@@ -149,6 +149,8 @@ class PaymentParticipant:
             await authorization.cancel(self.ctx, session, row, source=source)
         except (Transient, ProviderUnavailable) as down:
             raise Refused("payment-unavailable", down.message) from down
+        if row.pending_command:  # the saga has moved on: nothing waits for this payment now
+            await payments.update_fields(session, row.payment_id, pending_command=None)
         return {}
 
     async def refund_payment(

@@ -16,8 +16,6 @@ Every event is answered 200 once verified — also one for a payment we do not k
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -41,6 +39,9 @@ _OUTCOMES = {
     WebhookKind.FAILED: Outcome.FAILED,
     WebhookKind.CANCELLED: Outcome.CANCELLED,
 }
+
+# Events that can decide a payment's authorization (the others need it captured already).
+_DECIDING = frozenset({*_OUTCOMES, WebhookKind.REQUIRES_ACTION})
 
 
 async def apply(session: AsyncSession, participant: PaymentParticipant, event: WebhookEvent) -> str:
@@ -123,6 +124,7 @@ async def _apply(
         result = await disputes.closed(session, payment, event.dispute, source=source)
     else:
         result = "ignored"
-    fresh: Any = await payments.get(session, payment.payment_id)
-    await participant.resolve(session, fresh)
+    if result == "applied" and event.kind in _DECIDING:
+        # a saga command waits only on payments that are not decided yet
+        await participant.resolve(session, payment)
     return result, payment.payment_id

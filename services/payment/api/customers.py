@@ -18,7 +18,7 @@ from services.payment.api.common import Caller, Context, IdempotencyKey, idempot
 from services.payment.tables import CUSTOMERS, PAYMENT_METHODS
 
 router = APIRouter(
-    prefix="/v1/me/payment-methods", tags=["payment methods"], responses=problems(401, 422)
+    prefix="/v1/me/payment-methods", tags=["payment methods"], responses=problems(400, 401, 422)
 )
 
 

@@ -15,7 +15,7 @@ from services.payment import fx
 from services.payment.api.common import Context, Manager, Reader
 from services.payment.tables import FX_RATES
 
-router = APIRouter(prefix="/v1/fx-rates", tags=["fx"], responses=problems(401, 403, 422))
+router = APIRouter(prefix="/v1/fx-rates", tags=["fx"], responses=problems(400, 401, 403, 422))
 
 CODE = r"^[A-Z]{3}$"
 

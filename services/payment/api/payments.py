@@ -31,7 +31,7 @@ from services.payment.providers.base import ProviderError
 from services.payment.states import Status
 from services.payment.tables import REFUNDS
 
-router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=problems(401, 404, 422))
+router = APIRouter(prefix="/v1/payments", tags=["payments"], responses=problems(400, 401, 404, 422))
 
 ORDER_ID = r"^[A-Za-z0-9._:-]{1,200}$"
 METHOD = r"^[A-Za-z0-9_]{1,255}$"

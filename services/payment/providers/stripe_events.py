@@ -50,3 +50,38 @@ def stripe_event(
         "request": {"id": f"req_{uuid.uuid4().hex[:14]}", "idempotency_key": None},
         "type": type,
     }
+
+
+def payment_intent(
+    reference: str,
+    *,
+    amount: int,
+    currency: str,
+    status: str,
+    capture_method: str = "manual",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A PaymentIntent object as Stripe documents it (https://docs.stripe.com/api/payment_intents/object):
+    the fields the service reads, and a few more."""
+    obj: dict[str, Any] = {
+        "id": reference,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": amount if status == "requires_capture" else 0,
+        "amount_received": amount if status == "succeeded" else 0,
+        "capture_method": capture_method,
+        "client_secret": f"{reference}_secret_test",
+        "confirmation_method": "automatic",
+        "created": int(time.time()),
+        "currency": currency.lower(),
+        "customer": None,
+        "last_payment_error": None,
+        "latest_charge": f"ch_{uuid.uuid4().hex[:24]}",
+        "livemode": False,
+        "metadata": {},
+        "next_action": None,
+        "payment_method": "pm_card_visa",
+        "payment_method_types": ["card"],
+        "status": status,
+    }
+    return obj | fields

@@ -1,9 +1,11 @@
 """The checkout end to end: the real product, inventory, payment-sandbox and order services
 in-process — each with its own schema, relay and consumers — on the test stack's PostgreSQL,
-Redis and Kafka. Products are created through the product API, stock through the inventory API;
-the order service learns prices from `product.changed`, reads availability from inventory over
-HTTP (an httpx client bound to the inventory app), and the checkout saga talks to the
-participants through Kafka. Nothing is produced by hand.
+Redis and Kafka (`running_shop(payment="service")`: the real payment service and stripe-mock
+instead of the sandbox; tests/integration/payment_checkout/). Products are created through
+the product API, stock through the inventory API; the order service learns prices from
+`product.changed`, reads availability from inventory over HTTP (an httpx client bound to the
+inventory app), and the checkout saga talks to the participants through Kafka. Nothing is
+produced by hand.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -26,6 +28,8 @@ from services.inventory.settings import InventorySettings
 from services.order.app import create_app as order_app
 from services.order.settings import OrderSettings
 from services.order.tables import CATALOG_VARIANTS
+from services.payment.app import create_app as payment_service_app
+from services.payment.settings import PaymentSettings
 from services.payment_sandbox.app import create_app as payment_app
 from services.payment_sandbox.settings import PaymentSandboxSettings
 from services.product.app import create_app as product_app
@@ -64,6 +68,9 @@ class Shop:
     order_ctx: Any = None  # the in-process order service's OrderContext
     merchant: dict[str, str] = field(default_factory=dict)
     warehouse: str = ""
+    # the payment app (the sandbox, or the payment service) and, for the service, its schema
+    payment: httpx.AsyncClient | None = None
+    payment_db: Database | None = None
 
     async def setup(self) -> None:
         self.merchant = self.minter.bearer(roles=["merchant"])
@@ -212,11 +219,15 @@ def running_shop(
     minter: TokenMinter,
     tmp: Path,
     *,
-    payment: bool = True,
+    payment: bool | Literal["service"] = True,
+    payment_overrides: dict[str, Any] | None = None,
     **order_overrides: Any,
 ) -> Any:
-    """The four services running (`payment=False`: the payment service is down)."""
-    return _ShopRunner(stack_env, minter, tmp, payment, order_overrides)
+    """The four services running (`payment=False`: the payment service is down; `"service"`:
+    the real payment service, with `payment_overrides` for its PaymentSettings, instead of the
+    sandbox). Whatever answers payment.commands.v1 stops with the shop: keep the shop's fixture
+    module- or package-scoped, so that two payment participants never answer one topic."""
+    return _ShopRunner(stack_env, minter, tmp, payment, order_overrides, payment_overrides or {})
 
 
 class _ShopRunner:
@@ -225,11 +236,13 @@ class _ShopRunner:
         stack_env: dict[str, str],
         minter: TokenMinter,
         tmp: Path,
-        payment: bool,
+        payment: bool | Literal["service"],
         order_overrides: dict[str, Any],
+        payment_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.stack_env, self.minter, self.tmp = stack_env, minter, tmp
         self.payment, self.order_overrides = payment, order_overrides
+        self.payment_overrides = payment_overrides or {}
         self.stack = AsyncExitStack()
 
     async def __aenter__(self) -> Shop:
@@ -265,7 +278,25 @@ class _ShopRunner:
         i = await self.stack.enter_async_context(
             serving(inventory, base_url="http://inventory.test")
         )
-        if self.payment:
+        pay: httpx.AsyncClient | None = None
+        pay_db: Database | None = None
+        if self.payment == "service":
+            service = payment_service_app(
+                PaymentSettings(
+                    **{
+                        "environment": "test",
+                        "schema_name": f"payments_o{tag}",
+                        "consumer_group": f"payment-o{tag}",
+                        **self.payment_overrides,
+                    }
+                ),
+                auth=auth,
+            )
+            pay = await self.stack.enter_async_context(
+                serving(service, base_url="http://payment.test")
+            )
+            pay_db = service.state.db
+        elif self.payment:
             sandbox = payment_app(
                 PaymentSandboxSettings(
                     environment="test",
@@ -274,11 +305,14 @@ class _ShopRunner:
                 ),
                 auth=auth,
             )
-            await self.stack.enter_async_context(serving(sandbox, base_url="http://payment.test"))
+            pay = await self.stack.enter_async_context(
+                serving(sandbox, base_url="http://payment.test")
+            )
         o = await self.stack.enter_async_context(serving(order, base_url="http://order.test"))
         shop = Shop(
             p, i, o, order.state.ctx.db, self.minter, tag, inventory.state.ctx.db, order.state.ctx
         )
+        shop.payment, shop.payment_db = pay, pay_db
         await shop.setup()
         return shop
 

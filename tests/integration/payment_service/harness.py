@@ -10,7 +10,6 @@ payment stays `pending` after the call; the tests then send the event Stripe wou
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ import httpx
 from kommerce.data.db import Database
 from services.payment.app import create_app
 from services.payment.providers.base import PaymentProvider
-from services.payment.providers.stripe_events import sign_stripe_event, stripe_event
+from services.payment.providers.stripe_events import payment_intent, sign_stripe_event, stripe_event
 from services.payment.settings import PaymentSettings
 from tests.integration.apps import serving
 from tests.tokens import TokenMinter
@@ -41,38 +40,26 @@ def settings(tag: str, **overrides: Any) -> PaymentSettings:
     return PaymentSettings(**(values | overrides))
 
 
-def payment_intent(
-    reference: str,
+async def send_stripe_event(
+    http: httpx.AsyncClient,
+    event_type: str,
+    obj: dict[str, Any],
     *,
-    amount: int,
-    currency: str,
-    status: str,
-    capture_method: str = "manual",
-    **fields: Any,
-) -> dict[str, Any]:
-    """A PaymentIntent object as Stripe documents it (the fields we read, and a few more)."""
-    obj: dict[str, Any] = {
-        "id": reference,
-        "object": "payment_intent",
-        "amount": amount,
-        "amount_capturable": amount if status == "requires_capture" else 0,
-        "amount_received": amount if status == "succeeded" else 0,
-        "capture_method": capture_method,
-        "client_secret": f"{reference}_secret_test",
-        "confirmation_method": "automatic",
-        "created": int(time.time()),
-        "currency": currency.lower(),
-        "customer": None,
-        "last_payment_error": None,
-        "latest_charge": f"ch_{uuid.uuid4().hex[:24]}",
-        "livemode": False,
-        "metadata": {},
-        "next_action": None,
-        "payment_method": "pm_card_visa",
-        "payment_method_types": ["card"],
-        "status": status,
-    }
-    return obj | fields
+    event_id: str | None = None,
+    secret: str = SECRET,
+    timestamp: int | None = None,
+    raw: bytes | None = None,
+) -> httpx.Response:
+    """Deliver one event as Stripe does: the raw JSON body, `Stripe-Signature` over it."""
+    payload = raw or json.dumps(stripe_event(event_type, obj, event_id=event_id)).encode()
+    return await http.post(
+        "/v1/webhooks/stripe",
+        content=payload,
+        headers={
+            "Stripe-Signature": sign_stripe_event(payload, secret, timestamp),
+            "Content-Type": "application/json",
+        },
+    )
 
 
 @dataclass
@@ -135,14 +122,14 @@ class Payments:
         timestamp: int | None = None,
         raw: bytes | None = None,
     ) -> httpx.Response:
-        payload = raw or json.dumps(stripe_event(event_type, obj, event_id=event_id)).encode()
-        return await self.http.post(
-            "/v1/webhooks/stripe",
-            content=payload,
-            headers={
-                "Stripe-Signature": sign_stripe_event(payload, secret, timestamp),
-                "Content-Type": "application/json",
-            },
+        return await send_stripe_event(
+            self.http,
+            event_type,
+            obj,
+            event_id=event_id,
+            secret=secret,
+            timestamp=timestamp,
+            raw=raw,
         )
 
     async def intent_event(
