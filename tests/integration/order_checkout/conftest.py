@@ -23,9 +23,11 @@ import pytest
 from sqlalchemy import select, text
 
 from kommerce.data.db import Database
+from kommerce.events.saga import show
 from services.inventory.app import create_app as inventory_app
 from services.inventory.settings import InventorySettings
 from services.order.app import create_app as order_app
+from services.order.orders import load
 from services.order.settings import OrderSettings
 from services.order.tables import CATALOG_VARIANTS
 from services.payment.app import create_app as payment_service_app
@@ -195,6 +197,14 @@ class Shop:
         assert r.status_code == 200, r.text
         level = next(w for w in r.json()["warehouses"] if w["warehouse_code"] == self.warehouse)
         return {"on_hand": level["on_hand"], "reserved": level["reserved"]}
+
+    async def sent_commands(self, order_id: str) -> list[str]:
+        """What the order's saga sent, in order ("sent reserve_stock", ...)."""
+        async with self.orders_db.session() as s:
+            order = await load(s, uuid.UUID(order_id))
+            saga = await show(s, order.row["saga_id"])
+        assert saga is not None
+        return [e["what"] for e in saga["log"] if e["what"].startswith("sent ")]
 
     async def reservations(self, order_id: str) -> list[dict[str, Any]]:
         """The inventory reservations made for this order (its key is order:<id>)."""

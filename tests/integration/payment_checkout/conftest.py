@@ -13,7 +13,6 @@ would send — the PaymentIntent shaped as Stripe documents it
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -26,7 +25,7 @@ from services.order.tables import ORDERS
 from services.payment.providers import stripe_events
 from tests.integration.apps import eventually
 from tests.integration.order_checkout.conftest import Shop
-from tests.integration.payment_service.harness import send_stripe_event
+from tests.integration.payment_service.harness import Payments
 
 THREE_DS_URL = "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_test&payment_intent="
 
@@ -82,20 +81,15 @@ def requires_action_intent(payment: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@dataclass
-class Stripe:
-    """Plays Stripe towards the shop's payment service, and reads what it recorded."""
+class Stripe(Payments):
+    """Plays Stripe towards the shop's payment service (`Payments.webhook`, `get`, `history`
+    of tests/integration/payment_service/harness.py), and reads what the saga saw."""
 
-    shop: Shop
-
-    @property
-    def http(self) -> httpx.AsyncClient:
-        assert self.shop.payment is not None, "the shop runs without the payment service"
-        return self.shop.payment
-
-    @property
-    def staff(self) -> dict[str, str]:
-        return self.shop.merchant
+    def __init__(self, shop: Shop) -> None:
+        assert shop.payment is not None, "the shop runs without the payment service"
+        assert shop.payment_db is not None, "the shop runs the sandbox, not the payment service"
+        super().__init__(shop.payment, shop.payment_db, shop.minter, shop.merchant)
+        self.shop = shop
 
     async def payment_of(self, order_id: str, who: dict[str, str] | None = None) -> dict[str, Any]:
         """The order's payment, once the saga's authorize_payment has created it."""
@@ -113,22 +107,10 @@ class Stripe:
         )
         return payment
 
-    async def get(self, payment_id: str, who: dict[str, str] | None = None) -> dict[str, Any]:
-        r = await self.http.get(f"/v1/payments/{payment_id}", headers=who or self.staff)
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-        return body
-
-    async def history(self, payment_id: str) -> list[dict[str, Any]]:
-        r = await self.http.get(f"/v1/payments/{payment_id}/history", headers=self.staff)
-        assert r.status_code == 200, r.text
-        rows: list[dict[str, Any]] = r.json()
-        return rows
-
     async def send(
         self, event_type: str, obj: dict[str, Any], *, event_id: str | None = None
     ) -> httpx.Response:
-        return await send_stripe_event(self.http, event_type, obj, event_id=event_id)
+        return await self.webhook(event_type, obj, event_id=event_id)
 
     async def deliver(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
         r = await self.send(event_type, obj)
@@ -139,8 +121,7 @@ class Stripe:
 
     async def replies(self, saga_id: str) -> list[dict[str, Any]]:
         """The saga replies the payment service wrote (its outbox) for this saga, oldest first."""
-        assert self.shop.payment_db is not None
-        async with self.shop.payment_db.session() as s:
+        async with self.db.session() as s:
             rows = await s.execute(
                 select(OUTBOX.c.value)
                 .where(OUTBOX.c.topic == "checkout.replies.v1")

@@ -40,28 +40,6 @@ def settings(tag: str, **overrides: Any) -> PaymentSettings:
     return PaymentSettings(**(values | overrides))
 
 
-async def send_stripe_event(
-    http: httpx.AsyncClient,
-    event_type: str,
-    obj: dict[str, Any],
-    *,
-    event_id: str | None = None,
-    secret: str = SECRET,
-    timestamp: int | None = None,
-    raw: bytes | None = None,
-) -> httpx.Response:
-    """Deliver one event as Stripe does: the raw JSON body, `Stripe-Signature` over it."""
-    payload = raw or json.dumps(stripe_event(event_type, obj, event_id=event_id)).encode()
-    return await http.post(
-        "/v1/webhooks/stripe",
-        content=payload,
-        headers={
-            "Stripe-Signature": sign_stripe_event(payload, secret, timestamp),
-            "Content-Type": "application/json",
-        },
-    )
-
-
 @dataclass
 class Payments:
     http: httpx.AsyncClient
@@ -122,14 +100,15 @@ class Payments:
         timestamp: int | None = None,
         raw: bytes | None = None,
     ) -> httpx.Response:
-        return await send_stripe_event(
-            self.http,
-            event_type,
-            obj,
-            event_id=event_id,
-            secret=secret,
-            timestamp=timestamp,
-            raw=raw,
+        """Deliver one event as Stripe does: the raw JSON body, `Stripe-Signature` over it."""
+        payload = raw or json.dumps(stripe_event(event_type, obj, event_id=event_id)).encode()
+        return await self.http.post(
+            "/v1/webhooks/stripe",
+            content=payload,
+            headers={
+                "Stripe-Signature": sign_stripe_event(payload, secret, timestamp),
+                "Content-Type": "application/json",
+            },
         )
 
     async def intent_event(
