@@ -15,6 +15,7 @@ ends the retries. `parse_webhook` (local verification) and `aclose` pass through
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -37,6 +38,14 @@ from services.payment.providers.base import (
 )
 
 T = TypeVar("T")
+
+
+def bounded(key: str) -> str:
+    """The key as is, or its sha256 digest when too long for a provider (the same key always
+    gives the same digest, so retries keep their meaning)."""
+    if len(key) <= 100:
+        return key
+    return "sha256-" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def counts_as_failure(exc: BaseException) -> bool:
@@ -117,7 +126,7 @@ class Gateway:
         return await self._run(
             "ensure_customer",
             lambda: self.provider.ensure_customer(
-                customer_id, email=email, idempotency_key=idempotency_key
+                customer_id, email=email, idempotency_key=bounded(idempotency_key)
             ),
         )
 
@@ -127,7 +136,7 @@ class Gateway:
         return await self._run(
             "attach_payment_method",
             lambda: self.provider.attach_payment_method(
-                provider_customer, payment_method, idempotency_key=idempotency_key
+                provider_customer, payment_method, idempotency_key=bounded(idempotency_key)
             ),
         )
 
@@ -136,7 +145,7 @@ class Gateway:
     ) -> ProviderPayment:
         return await self._run(
             "authorize",
-            lambda: self.provider.authorize(request, idempotency_key=idempotency_key),
+            lambda: self.provider.authorize(request, idempotency_key=bounded(idempotency_key)),
         )
 
     async def retrieve(self, handle: Handle) -> ProviderPayment:
@@ -147,12 +156,14 @@ class Gateway:
     ) -> ProviderPayment:
         return await self._run(
             "capture",
-            lambda: self.provider.capture(handle, amount_minor, idempotency_key=idempotency_key),
+            lambda: self.provider.capture(
+                handle, amount_minor, idempotency_key=bounded(idempotency_key)
+            ),
         )
 
     async def cancel(self, handle: Handle, *, idempotency_key: str) -> ProviderPayment:
         return await self._run(
-            "cancel", lambda: self.provider.cancel(handle, idempotency_key=idempotency_key)
+            "cancel", lambda: self.provider.cancel(handle, idempotency_key=bounded(idempotency_key))
         )
 
     async def refund(
@@ -161,7 +172,7 @@ class Gateway:
         return await self._run(
             "refund",
             lambda: self.provider.refund(
-                handle, amount, idempotency_key=idempotency_key, reason=reason
+                handle, amount, idempotency_key=bounded(idempotency_key), reason=reason
             ),
         )
 

@@ -120,7 +120,7 @@ async def refund(
         session, payment, action="refund-requested", source=source, amount_minor=amount.amount
     )
     result = await ctx.gateway(payment.provider).refund(
-        handle(payment), amount, idempotency_key=refund_id, reason=reason or None
+        handle(payment), amount, idempotency_key=f"refund:{request_key}", reason=reason or None
     )
     return await apply_refund(session, payment, refund_id, result, source=source)
 

@@ -210,3 +210,18 @@ async def test_webhook_parsing_is_not_guarded() -> None:
         await gw.retrieve(Handle("pi_1"))
     assert gw.breaker.state is BreakerState.OPEN
     assert (await gw.parse_webhook(b"{}", {})).event_id == "evt_1"
+
+
+def test_long_idempotency_keys_become_a_stable_digest() -> None:
+    """Stripe takes keys up to 255 characters and PayPal-Request-Id up to 108; ours carry the
+    caller's own key (up to 255), so long ones are replaced by their digest — the same key,
+    the same digest, so a retry still means the same request."""
+    from services.payment.gateway import bounded
+
+    short = "order:3f1c:authorize"
+    assert bounded(short) == short
+    long = "api:" + "u" * 36 + ":" + "k" * 255
+    assert bounded(long) == bounded(long)
+    assert bounded(long) != bounded(long + "x")
+    assert bounded(long).startswith("sha256-")
+    assert len(bounded(long)) <= 100

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from kommerce.auth.claims import Principal
-from kommerce.http.errors import Conflict, DependencyUnavailable
+from kommerce.http.errors import Conflict, DependencyUnavailable, Forbidden
 from kommerce.http.responses import problems
 from kommerce.money import Currency, Money
 from services.payment import authorization, payments, refunds
@@ -129,7 +129,7 @@ PaymentPath = Annotated[str, Path(pattern=PAYMENT_ID)]
     "",
     status_code=201,
     response_model=PaymentOut,
-    responses=problems(409, 428, 503),
+    responses=problems(403, 409, 428, 503),
 )
 async def create_payment(
     body: PaymentIn, ctx: Context, principal: Caller, key: IdempotencyKey
@@ -138,6 +138,10 @@ async def create_payment(
     `captured`), `requires_action` (follow `next_action`, then `POST .../return`), `pending`
     (the provider's webhook will decide), or `failed` (`failure_code`: the decline)."""
     amount = Money(amount=body.amount_minor, currency=body.currency)
+    if body.order_id and not principal.can("payments:manage"):
+        # an order's payment is the checkout saga's to make; a shopper naming an order id
+        # could otherwise block someone else's checkout
+        raise Forbidden("only staff (payments:manage) may create a payment for an order_id")
 
     async def work() -> tuple[int, BaseModel]:
         async with ctx.db.session() as session:

@@ -27,7 +27,7 @@ async def pay(stack_env: dict[str, str], minter: TokenMinter) -> AsyncIterator[P
 
 async def test_manual_capture_flow_authorize_capture_refund(pay: Payments) -> None:
     user, shopper = pay.shopper()
-    r = await pay.create(shopper, amount_minor=2599, currency="EUR", order_id=f"o-{uuid.uuid4()}")
+    r = await pay.create(shopper, amount_minor=2599, currency="EUR")
     assert r.status_code == 201, r.text
     payment = r.json()
     # stripe-mock accepted the PaymentIntent; its fixture is not a decision: the webhook decides
@@ -72,6 +72,20 @@ async def test_manual_capture_flow_authorize_capture_refund(pay: Payments) -> No
         ("captured", "partially_refunded", "refund"),
         ("partially_refunded", "refunded", "refund"),
     ]
+
+
+async def test_only_staff_name_an_order(pay: Payments) -> None:
+    """An order's payment is the checkout saga's: a shopper naming an order id could block
+    someone else's checkout (one payment per order)."""
+    _, shopper = pay.shopper()
+    order_id = f"o-{uuid.uuid4()}"
+    r = await pay.create(shopper, order_id=order_id)
+    assert r.status_code == 403, r.text
+    r = await pay.create(pay.staff, order_id=order_id)
+    assert r.status_code == 201, r.text
+    assert r.json()["order_id"] == order_id
+    r = await pay.create(pay.staff, order_id=order_id)
+    assert r.status_code == 409, r.text  # one payment per order
 
 
 async def test_automatic_capture_succeeded_webhook(pay: Payments) -> None:
