@@ -9,6 +9,7 @@ running (then they are left as found) or `KOMMERCE_TEST_KEEP=1`.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from kubernetes import client
 
 from kommerce.kube import api_client
 from kommerce.paths import state_dir
+from kommerce.runtime.component import Component
 
 TEST_OFFSET = os.environ.get("KOMMERCE_TEST_PORT_OFFSET", "100")
 
@@ -66,6 +68,7 @@ def stack_env(isolated_env: None) -> Iterator[dict[str, str]]:
     from kommerce.stack import config
     from kommerce.stack.servers import servers
 
+    _fresh_event_log(servers())
     started = orchestrate.up(servers(), say=print, what="test stack")
     env = config.environment()
     saved = {k: os.environ.get(k) for k in env}
@@ -78,6 +81,19 @@ def stack_env(isolated_env: None) -> Iterator[dict[str, str]]:
             os.environ[key] = value
     if os.environ.get("KOMMERCE_TEST_KEEP") != "1":
         orchestrate.down([s for s in servers() if s.name in started], say=print, what="test stack")
+
+
+def _fresh_event_log(components: list[Component]) -> None:
+    """A session that starts Kafka starts it with no topics. The services under test each use
+    consumer groups of their own that begin at the earliest offset, so every earlier session's
+    events would otherwise be replayed by each of them (and the backlog grows run after run
+    on a machine that keeps its test state)."""
+    from kommerce.runtime import procs
+
+    kafka = next(c for c in components if c.name == "kafka")
+    if procs.running(kafka.pidfile) is None and (kafka.root / "data").exists():
+        print(f"test stack: starting Kafka with an empty log (removing {kafka.root / 'data'})")
+        shutil.rmtree(kafka.root / "data")
 
 
 @pytest.fixture(scope="session")
