@@ -68,8 +68,9 @@ def stack_env(isolated_env: None) -> Iterator[dict[str, str]]:
     from kommerce.stack import config
     from kommerce.stack.servers import servers
 
-    _fresh_event_log(servers())
-    started = orchestrate.up(servers(), say=print, what="test stack")
+    components = servers()
+    _fresh_event_log(components)
+    started = orchestrate.up(components, say=print, what="test stack")
     env = config.environment()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -89,11 +90,13 @@ def _fresh_event_log(components: list[Component]) -> None:
     events would otherwise be replayed by each of them (and the backlog grows run after run
     on a machine that keeps its test state)."""
     from kommerce.runtime import procs
+    from kommerce.stack.servers import kafka_log_dir
 
     kafka = next(c for c in components if c.name == "kafka")
-    if procs.running(kafka.pidfile) is None and (kafka.root / "data").exists():
-        print(f"test stack: starting Kafka with an empty log (removing {kafka.root / 'data'})")
-        shutil.rmtree(kafka.root / "data")
+    log_dir = kafka_log_dir(kafka)
+    if procs.running(kafka.pidfile) is None and log_dir.exists():
+        print(f"test stack: starting Kafka with an empty log (removing {log_dir})")
+        shutil.rmtree(log_dir)
 
 
 @pytest.fixture(scope="session")

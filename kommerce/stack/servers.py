@@ -238,8 +238,13 @@ KAFKA_LOG4J = """Configuration:
 """
 
 
+def kafka_log_dir(s: Component) -> Path:
+    """Where the broker keeps its topics (`log.dirs`) and its KRaft metadata."""
+    return s.root / "data"
+
+
 def _kafka_prepare(s: Component) -> None:
-    data = s.root / "data"
+    data = kafka_log_dir(s)
     props = {
         "process.roles": "broker,controller",
         "node.id": "1",
